@@ -1,0 +1,119 @@
+# fastback — GNU make. `make` builds build/ (release); `make ASAN=1` builds
+# build/asan/ with AddressSanitizer and UBSan; `make check` tests the ASan build.
+
+CC      ?= cc
+PKGS     = fcgi libpq jansson openssl hiredis libcurl
+
+ifeq ($(ASAN),1)
+OUT      = build/asan
+LIB      = $(OUT)/libfastback.a
+OPT      = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+OUT      = build
+LIB      = shared/libfastback.a
+OPT      = -O2 -g
+endif
+
+WARN     = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
+           -Wshadow -Wpointer-arith -Wcast-qual -Wformat=2 -Wvla
+HARDEN   = -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) -MMD -MP \
+           -Ishared $(shell pkg-config --cflags $(PKGS))
+LDFLAGS += -pie -Wl,-z,relro,-z,now $(OPT)
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
+
+SHARED_SRC = \
+	shared/b64.c \
+	shared/buf.c \
+	shared/config.c \
+	shared/db.c \
+	shared/err.c \
+	shared/ipaddr.c \
+	shared/kv.c \
+	shared/log.c \
+	shared/metrics.c \
+	shared/migrate.c \
+	shared/problem.c \
+	shared/rand.c \
+	shared/validate.c
+
+# Everything of the responder but main(), so unit tests can link it.
+FCGI_SRC = \
+	fcgi-app/dispatch.c \
+	fcgi-app/health.c \
+	fcgi-app/listen.c \
+	fcgi-app/openapi.c \
+	fcgi-app/prefork.c \
+	fcgi-app/request.c \
+	fcgi-app/response.c \
+	fcgi-app/router.c \
+	fcgi-app/routes.c
+
+SHARED_OBJ = $(SHARED_SRC:%.c=$(OUT)/obj/%.o) $(OUT)/obj/schema_embed.o
+SCHEMA     = $(sort $(wildcard schema/*.sql))
+FCGI_OBJ   = $(FCGI_SRC:%.c=$(OUT)/obj/%.o)
+
+UNIT_SRC   = $(wildcard tests/unit/test_*.c)
+UNIT_BIN   = $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
+
+PROGS = $(OUT)/fastback-fcgi $(OUT)/fastback-worker $(OUT)/fastbackctl
+
+all: $(LIB) $(PROGS) $(UNIT_BIN)
+
+$(OUT)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The migrations are compiled in, so a binary carries the schema it expects.
+$(OUT)/obj/schema_embed.c: $(SCHEMA) scripts/embed-schema
+	@mkdir -p $(dir $@)
+	scripts/embed-schema $(SCHEMA) > $@.tmp && mv $@.tmp $@
+
+$(OUT)/obj/schema_embed.o: $(OUT)/obj/schema_embed.c
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+$(LIB): $(SHARED_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $(SHARED_OBJ)
+
+$(OUT)/libfcgiapp.a: $(FCGI_OBJ)
+	rm -f $@
+	ar rcs $@ $(FCGI_OBJ)
+
+$(OUT)/fastback-fcgi: $(OUT)/obj/fcgi-app/main.o $(OUT)/libfcgiapp.a $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OUT)/fastback-worker: $(OUT)/obj/workers/worker.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OUT)/fastbackctl: $(OUT)/obj/workers/fastbackctl.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OUT)/tests/%: $(OUT)/obj/tests/unit/%.o $(OUT)/libfcgiapp.a $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	scripts/install-deps
+
+# The two commands of the README.
+run: deps all
+	scripts/stack start
+
+stop:
+	scripts/stack stop
+
+check: deps
+	$(MAKE) ASAN=1 all
+	$(MAKE) all
+	FASTBACK_BUILD=build/asan scripts/run-tests
+
+bench: all
+	scripts/bench
+
+clean:
+	rm -rf build shared/libfastback.a
+
+.PHONY: all deps run stop check bench clean
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,239 @@
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+
+#include "dispatch.h"
+#include "log.h"
+#include "metrics.h"
+#include "problem.h"
+#include "routes.h"
+
+/* Headers a browser may send cross-origin (preflight answer). */
+#define CORS_ALLOW_HEADERS "Authorization, Content-Type, Idempotency-Key, " \
+	"If-None-Match, X-Request-Id"
+#define CORS_EXPOSE_HEADERS "X-Request-Id, Retry-After, RateLimit-Limit, " \
+	"RateLimit-Remaining, RateLimit-Reset, ETag, Location, Content-Disposition"
+
+/* 431 when any header, or all of them, are over their caps. */
+static bool
+headers_fit(struct request *req)
+{
+	size_t	 total = 0, len;
+	char	**p;
+
+	for (p = req->envp; p != NULL && *p != NULL; p++) {
+		if (strncmp(*p, "HTTP_", 5) != 0)
+			continue;
+		len = strlen(*p);
+		total += len;
+		if (len > REQUEST_HEADER_MAX || total > REQUEST_HEADERS_MAX) {
+			resp_problem(req, 431, "headers_too_large",
+			    "a request header is too large");
+			return false;
+		}
+	}
+	return true;
+}
+
+static void
+cors(struct request *req, unsigned allow)
+{
+	const char	*origin = request_param(req, "HTTP_ORIGIN");
+	const char	*want;
+	char		 methods[96];
+
+	resp_header(req, "Vary", "Origin");
+	if (origin == NULL || !config_cors_allows(&req->app->cfg, origin))
+		return;
+	req->cors_allowed = true;
+	resp_header(req, "Access-Control-Allow-Origin", origin);
+	if (req->method == M_OPTIONS &&
+	    (want = request_param(req, "HTTP_ACCESS_CONTROL_REQUEST_METHOD")) != NULL) {
+		methods_format(allow, methods, sizeof(methods));
+		resp_header(req, "Access-Control-Allow-Methods", methods);
+		resp_header(req, "Access-Control-Allow-Headers", CORS_ALLOW_HEADERS);
+		resp_header(req, "Access-Control-Max-Age", "600");
+	} else
+		resp_header(req, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS);
+}
+
+/* application/json, optionally with charset=utf-8 (RFC 8259 §8.1). */
+static bool
+is_json_type(const char *ct)
+{
+	const char	*p, *v;
+	size_t		 len, plen, vlen;
+
+	if (ct == NULL)
+		return false;
+	len = strcspn(ct, ";");
+	while (len > 0 && ct[len - 1] == ' ')
+		len--;
+	if (len != 16 || strncasecmp(ct, "application/json", 16) != 0)
+		return false;
+	for (p = ct + strcspn(ct, ";"); *p == ';'; p += plen) {
+		p++;
+		while (*p == ' ')
+			p++;
+		plen = strcspn(p, ";");
+		if (plen < 8 || strncasecmp(p, "charset=", 8) != 0)
+			continue;
+		v = p + 8;
+		vlen = plen - 8;
+		while (vlen > 0 && v[vlen - 1] == ' ')
+			vlen--;
+		if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
+			v++;
+			vlen -= 2;
+		}
+		if (vlen != 5 || strncasecmp(v, "utf-8", 5) != 0)
+			return false;
+	}
+	return true;
+}
+
+static bool
+parse_json_body(struct request *req)
+{
+	const struct route *r = req->route;
+	json_error_t	 err;
+	json_t		*problem = NULL;
+	char		 detail[128];
+
+	if (req->body.len > 0 && !is_json_type(request_param(req, "CONTENT_TYPE"))) {
+		resp_problem(req, 415, "unsupported_media_type",
+		    "send the body as application/json");
+		return false;
+	}
+	if (req->body.len == 0) {
+		req->json = json_object();
+	} else {
+		/* Duplicate keys are refused so no two parsers can disagree. */
+		req->json = json_loadb(req->body.data, req->body.len,
+		    JSON_REJECT_DUPLICATES, &err);
+		if (req->json == NULL) {
+			/* jansson's text can quote the input: give the position only. */
+			snprintf(detail, sizeof(detail), "the body is not valid JSON "
+			    "(line %d, column %d)", err.line, err.column);
+			resp_problem(req, 400, "invalid_json", detail);
+			return false;
+		}
+	}
+	if (req->json == NULL) {
+		resp_error(req, FB_ERR_NOMEM);
+		return false;
+	}
+	if (!json_is_object(req->json)) {
+		resp_problem(req, 400, "invalid_json", "the body must be a JSON object");
+		return false;
+	}
+	if (r->inputs != NULL && validate_object(req->json, r->inputs, &problem) > 0) {
+		resp_problem_json(req, problem);
+		return false;
+	}
+	return true;
+}
+
+static bool
+authorised(struct request *req)
+{
+	const char	*auth, *token;
+	size_t		 len;
+
+	switch (req->route->auth) {
+	case AUTH_NONE:
+		return true;
+	case AUTH_METRICS:
+		token = req->app->cfg.metrics_token;
+		auth = request_param(req, "HTTP_AUTHORIZATION");
+		if (token != NULL && auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
+			len = strlen(token);
+			if (strlen(auth + 7) == len && CRYPTO_memcmp(auth + 7, token, len) == 0)
+				return true;
+		}
+		if (req->has_client_addr && ipaddr_is_loopback(&req->client_addr))
+			return true;
+		resp_header(req, "WWW-Authenticate", "Bearer");
+		resp_problem(req, 401, "unauthorized",
+		    "send METRICS_TOKEN as a bearer token, or ask from loopback");
+		return false;
+	}
+	return false;
+}
+
+void
+dispatch(struct request *req)
+{
+	enum route_result rr;
+	unsigned	 allow = 0;
+	size_t		 idx = 0;
+	char		 methods[96];
+
+	request_identify(req);
+	if (!headers_fit(req) || !request_parse_target(req))
+		return;
+	rr = router_match(routes, routes_count, req->method ? req->method : M_GET,
+	    req->segs, req->nsegs, &idx, req->params, &req->nparams, &allow);
+	if (rr == ROUTE_NO_PATH) {
+		resp_problem(req, 404, "not_found", NULL);
+		return;
+	}
+	cors(req, allow);
+	if (req->method == M_OPTIONS) {
+		methods_format(allow, methods, sizeof(methods));
+		resp_header(req, "Allow", methods);
+		resp_empty(req, 204);
+		return;
+	}
+	if (rr == ROUTE_NO_METHOD || req->method == 0) {
+		methods_format(allow, methods, sizeof(methods));
+		resp_header(req, "Allow", methods);
+		resp_problem(req, 405, "method_not_allowed", NULL);
+		return;
+	}
+	req->route = &routes[idx];
+	req->route_id = idx;
+	if (req->route->flags & (ROUTE_JSON_BODY | ROUTE_RAW_BODY)) {
+		if (!request_read_body(req))
+			return;
+		if ((req->route->flags & ROUTE_JSON_BODY) && !parse_json_body(req))
+			return;
+	}
+	if (!authorised(req))
+		return;
+	req->route->handler(req);
+}
+
+void
+dispatch_finish(struct request *req, long bytes)
+{
+	struct timespec	 now;
+	double		 secs;
+	const char	*route = req->route != NULL ? req->route->pattern : NULL;
+	const char	*path = req->path;
+
+	/* A path that is not UTF-8 cannot go into a JSON line. */
+	if (path != NULL && utf8_length(path, strlen(path)) < 0)
+		path = NULL;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	secs = (double)(now.tv_sec - req->started.tv_sec) +
+	    (double)(now.tv_nsec - req->started.tv_nsec) / 1e9;
+	metrics_http(req->route != NULL ? (unsigned)req->route_id : (unsigned)routes_count,
+	    route != NULL ? route : "unmatched",
+	    req->method ? method_name(req->method) : "OTHER", req->resp.status, secs);
+	/* No query string, no headers, no body: they can carry secrets. */
+	log_event(req->resp.status >= 500 ? FBLOG_ERROR : FBLOG_INFO,
+	    json_pack("{s:s,s:s,s:s?,s:s?,s:i,s:f,s:I,s:s?,s:s,s:s?}",
+	    "type", "access",
+	    "method", req->method ? method_name(req->method) : "OTHER",
+	    "route", route,
+	    "path", path,
+	    "status", req->resp.status,
+	    "duration_ms", secs * 1e3,
+	    "bytes", (json_int_t)(bytes > 0 ? bytes : 0),
+	    "user_id", req->user_id[0] ? req->user_id : NULL,
+	    "request_id", req->request_id,
+	    "ip", req->client_ip[0] ? req->client_ip : NULL));
+}

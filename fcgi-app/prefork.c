@@ -1,0 +1,455 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "dispatch.h"
+#include "log.h"
+#include "metrics.h"
+#include "prefork.h"
+
+#define GRACE_SECONDS		30	/* SIGTERM: in-flight requests get this long */
+#define CONN_TIMEOUT_SECONDS	30	/* a web server that stalls mid-request */
+#define RESPAWN_MAX_DELAY_MS	10000	/* throttle ceiling for crash loops */
+#define QUICK_DEATH_MS		1000	/* a child that dies sooner "crashed at start" */
+
+struct child {
+	pid_t		pid;		/* 0: free slot */
+	long long	started_ms;
+	bool		retiring;	/* sent SIGTERM by a reload */
+	bool		stale;		/* runs an older configuration */
+};
+
+struct pool {
+	struct app	*app;
+	int		 listen_fd;
+	struct child	*kids;
+	size_t		 nkids;		/* slots: 2 * FCGI_CHILDREN, for reloads */
+	int		 quick_deaths;	/* consecutive children that died at start */
+	long long	 respawn_at_ms;	/* throttled respawns wait until then */
+	bool		 stopping;
+};
+
+static long long
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the responder ---------------------------------------------------- */
+
+static volatile sig_atomic_t responder_stop;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	responder_stop = 1;
+}
+
+static void
+serve_one(struct app *app, FCGX_Request *fr)
+{
+	struct request	req;
+	long		bytes;
+
+	request_init(&req, app, fr->envp, fr->in);
+	dispatch(&req);
+	bytes = response_write(&req, fr->out);
+	dispatch_finish(&req, bytes);
+	request_free(&req);
+}
+
+/*
+ * Waits for a connection on the listening socket or a stop signal. The
+ * signals are unblocked only inside this wait, so no read or write of a
+ * request is ever cut by EINTR. EPOLLEXCLUSIVE wakes one idle responder per
+ * connection instead of all of them (no thundering herd).
+ */
+static bool
+wait_connection(int epfd, const sigset_t *waitmask)
+{
+	struct epoll_event	ev;
+
+	for (;;) {
+		if (responder_stop)
+			return false;
+		if (epoll_pwait(epfd, &ev, 1, -1, waitmask) > 0)
+			return true;
+		if (errno != EINTR) {
+			log_msg(FBLOG_ERROR, "responder: epoll_pwait: %s", strerror(errno));
+			return false;
+		}
+	}
+}
+
+/* Waits until a kept-alive connection has the next request, or a stop signal. */
+static bool
+wait_readable(int fd, const sigset_t *waitmask)
+{
+	struct pollfd	pfd = { .fd = fd, .events = POLLIN };
+
+	for (;;) {
+		if (responder_stop)
+			return false;
+		if (ppoll(&pfd, 1, NULL, waitmask) > 0)
+			return true;
+		if (errno != EINTR && errno != EAGAIN) {
+			log_msg(FBLOG_ERROR, "responder: poll: %s", strerror(errno));
+			return false;
+		}
+	}
+}
+
+int
+responder_run(struct app *app, int listen_fd)
+{
+	struct sigaction sa;
+	sigset_t	 block, waitmask;
+	FCGX_Request	 fr;
+	struct timeval	 tv = { CONN_TIMEOUT_SECONDS, 0 };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+	int		 fd, epfd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;	/* no SA_RESTART: ppoll must return */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_SETMASK, &block, NULL);
+	sigemptyset(&waitmask);
+
+	if (db_open(&app->db, app->cfg.database_url, app->cfg.db_statement_timeout_ms,
+	    "fastback-fcgi") == FB_ERR_NOMEM)
+		return 1;
+	if (app->cfg.redis_url != NULL) {
+		app->has_kv = true;
+		if (kv_open(&app->kv, app->cfg.redis_url) == FB_ERR_NOMEM)
+			return 1;
+	}
+	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd, &ev) != 0) {
+		log_msg(FBLOG_ERROR, "responder: epoll: %s", strerror(errno));
+		return 1;
+	}
+	if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, -1, 0) != 0) {
+		log_msg(FBLOG_ERROR, "responder: FCGX_Init failed");
+		return 1;
+	}
+	log_msg(FBLOG_DEBUG, "responder ready");
+
+	while (!responder_stop) {
+		if (fr.ipcFd < 0) {
+			if (!wait_connection(epfd, &waitmask))
+				break;
+			fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+			if (fd < 0) {
+				/* Another responder won the race, or the client left. */
+				if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+				    errno != ECONNABORTED) {
+					log_msg(FBLOG_ERROR, "responder: accept: %s", strerror(errno));
+					usleep(100000);
+				}
+				continue;
+			}
+			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+			/* Hand the connection to libfcgi; keepConnection stops the
+			 * FCGX_Finish_r inside FCGX_Accept_r from closing it. */
+			fr.ipcFd = fd;
+			fr.keepConnection = 1;
+		} else if (!wait_readable(fr.ipcFd, &waitmask)) {
+			/* A kept-alive connection (fastcgi_keep_conn) while we stop. */
+			break;
+		}
+		if (FCGX_Accept_r(&fr) < 0) {
+			/* A broken or closed connection; libfcgi has closed it. */
+			if (fr.ipcFd >= 0)
+				close(fr.ipcFd);
+			fr.ipcFd = -1;
+			continue;
+		}
+		serve_one(app, &fr);
+		FCGX_Finish_r(&fr);
+	}
+	if (fr.ipcFd >= 0) {
+		close(fr.ipcFd);
+		fr.ipcFd = -1;
+	}
+	FCGX_Free(&fr, 1);
+	close(epfd);
+	db_close(&app->db);
+	if (app->has_kv)
+		kv_close(&app->kv);
+	log_msg(FBLOG_DEBUG, "responder exits");
+	return 0;
+}
+
+/* ---- the master ------------------------------------------------------- */
+
+static void
+spawn(struct pool *p, struct child *k)
+{
+	pid_t	pid;
+	int	status;
+
+	pid = fork();
+	if (pid < 0) {
+		log_msg(FBLOG_ERROR, "prefork: fork: %s", strerror(errno));
+		p->respawn_at_ms = now_ms() + 1000;
+		return;
+	}
+	if (pid == 0) {
+		status = responder_run(p->app, p->listen_fd);
+		_exit(status);
+	}
+	k->pid = pid;
+	k->started_ms = now_ms();
+	k->retiring = false;
+	k->stale = false;
+}
+
+static size_t
+count_live(const struct pool *p, bool include_retiring)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < p->nkids; i++)
+		if (p->kids[i].pid > 0 && (include_retiring || !p->kids[i].retiring))
+			n++;
+	return n;
+}
+
+static struct child *
+free_slot(struct pool *p)
+{
+	size_t	i;
+
+	for (i = 0; i < p->nkids; i++)
+		if (p->kids[i].pid == 0)
+			return &p->kids[i];
+	return NULL;
+}
+
+/* Brings the number of serving children up to FCGI_CHILDREN (unless throttled). */
+static void
+fill(struct pool *p)
+{
+	struct child	*k;
+
+	while (!p->stopping && now_ms() >= p->respawn_at_ms &&
+	    count_live(p, false) < (size_t)p->app->cfg.fcgi_children &&
+	    (k = free_slot(p)) != NULL)
+		spawn(p, k);
+}
+
+/* One step of a rolling reload: when no child is retiring, start a fresh one
+ * (fill does that) and retire one stale child. */
+static void
+roll(struct pool *p)
+{
+	size_t	i;
+
+	for (i = 0; i < p->nkids; i++)
+		if (p->kids[i].pid > 0 && p->kids[i].retiring)
+			return;		/* wait for it to go */
+	if (count_live(p, false) < (size_t)p->app->cfg.fcgi_children)
+		return;			/* its replacement is not up yet */
+	for (i = 0; i < p->nkids; i++)
+		if (p->kids[i].pid > 0 && p->kids[i].stale) {
+			p->kids[i].retiring = true;
+			kill(p->kids[i].pid, SIGTERM);
+			/* Start its successor now, so the pool never shrinks. */
+			if (!p->stopping) {
+				struct child *k = free_slot(p);
+				if (k != NULL)
+					spawn(p, k);
+			}
+			return;
+		}
+	/* Shrinking after a reload lowered FCGI_CHILDREN. */
+	if (count_live(p, false) > (size_t)p->app->cfg.fcgi_children)
+		for (i = 0; i < p->nkids; i++)
+			if (p->kids[i].pid > 0 && !p->kids[i].retiring) {
+				p->kids[i].retiring = true;
+				kill(p->kids[i].pid, SIGTERM);
+				return;
+			}
+}
+
+static void
+reap(struct pool *p)
+{
+	pid_t		 pid;
+	int		 status;
+	size_t		 i;
+	long long	 lived;
+	long long	 delay;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < p->nkids; i++)
+			if (p->kids[i].pid == pid)
+				break;
+		if (i == p->nkids)
+			continue;
+		lived = now_ms() - p->kids[i].started_ms;
+		if (!p->stopping && !p->kids[i].retiring) {
+			log_event(FBLOG_ERROR, json_pack("{s:s,s:i,s:i,s:i,s:I}",
+			    "msg", "responder died", "child", (int)pid,
+			    "exit", WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+			    "signal", WIFSIGNALED(status) ? WTERMSIG(status) : 0,
+			    "lived_ms", (json_int_t)lived));
+			if (lived < QUICK_DEATH_MS) {
+				p->quick_deaths++;
+				delay = 100LL << (p->quick_deaths < 7 ? p->quick_deaths : 7);
+				if (delay > RESPAWN_MAX_DELAY_MS)
+					delay = RESPAWN_MAX_DELAY_MS;
+				p->respawn_at_ms = now_ms() + delay;
+				log_msg(FBLOG_WARN, "prefork: responders die at start; "
+				    "next in %lld ms", delay);
+			} else
+				p->quick_deaths = 0;
+		}
+		memset(&p->kids[i], 0, sizeof(p->kids[i]));
+	}
+}
+
+static bool
+reload(struct pool *p)
+{
+	struct config	 fresh;
+	size_t		 i, want;
+	struct child	*grown;
+
+	if (config_load(&fresh, p->app->config_file, stderr) != 0) {
+		log_msg(FBLOG_ERROR, "prefork: SIGHUP: the new configuration is invalid; "
+		    "keeping the running one");
+		return false;
+	}
+	if ((fresh.fcgi_listen == NULL) != (p->app->cfg.fcgi_listen == NULL) ||
+	    (fresh.fcgi_listen != NULL &&
+	    strcmp(fresh.fcgi_listen, p->app->cfg.fcgi_listen) != 0))
+		log_msg(FBLOG_WARN, "prefork: FCGI_LISTEN changes need a restart");
+	want = 2 * (size_t)fresh.fcgi_children + 1;
+	if (want > p->nkids) {
+		grown = realloc(p->kids, want * sizeof(*grown));
+		if (grown == NULL) {
+			config_free(&fresh);
+			return false;
+		}
+		memset(grown + p->nkids, 0, (want - p->nkids) * sizeof(*grown));
+		p->kids = grown;
+		p->nkids = want;
+	}
+	config_free(&p->app->cfg);
+	p->app->cfg = fresh;
+	log_setup("fastback-fcgi", fresh.log_level);
+	for (i = 0; i < p->nkids; i++)
+		if (p->kids[i].pid > 0)
+			p->kids[i].stale = true;
+	p->quick_deaths = 0;
+	p->respawn_at_ms = 0;
+	log_msg(FBLOG_INFO, "prefork: configuration reloaded; replacing responders");
+	return true;
+}
+
+static void
+drain(struct pool *p)
+{
+	size_t		 i;
+	long long	 deadline = now_ms() + GRACE_SECONDS * 1000LL;
+	sigset_t	 set;
+	struct timespec	 tick = { 0, 100 * 1000000 };
+
+	p->stopping = true;
+	for (i = 0; i < p->nkids; i++)
+		if (p->kids[i].pid > 0)
+			kill(p->kids[i].pid, SIGTERM);
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	while (count_live(p, true) > 0) {
+		reap(p);
+		if (count_live(p, true) == 0)
+			break;
+		if (now_ms() > deadline) {
+			log_msg(FBLOG_WARN, "prefork: grace period over; killing responders");
+			for (i = 0; i < p->nkids; i++)
+				if (p->kids[i].pid > 0)
+					kill(p->kids[i].pid, SIGKILL);
+			deadline = now_ms() + 5000;
+		}
+		sigtimedwait(&set, NULL, &tick);
+	}
+}
+
+int
+prefork_run(struct app *app, int listen_fd)
+{
+	struct pool	 p;
+	sigset_t	 set;
+	siginfo_t	 info;
+	struct timespec	 tick = { 0, 200 * 1000000 };
+	struct sigaction sa;
+	int		 sig;
+
+	memset(&p, 0, sizeof(p));
+	p.app = app;
+	p.listen_fd = listen_fd;
+	p.nkids = 2 * (size_t)app->cfg.fcgi_children + 1;
+	if ((p.kids = calloc(p.nkids, sizeof(*p.kids))) == NULL)
+		return 1;
+	if (metrics_init() != FB_OK)
+		log_msg(FBLOG_WARN, "prefork: metrics disabled (no shared memory)");
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+
+	log_event(FBLOG_INFO, json_pack("{s:s,s:i,s:s}", "msg", "pool starting",
+	    "children", app->cfg.fcgi_children, "listen",
+	    app->cfg.fcgi_listen != NULL ? app->cfg.fcgi_listen : "fd 0"));
+	fill(&p);
+	for (;;) {
+		sig = sigtimedwait(&set, &info, &tick);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_msg(FBLOG_INFO, "pool stopping (%s)", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			break;
+		}
+		if (sig == SIGHUP)
+			reload(&p);
+		reap(&p);
+		fill(&p);
+		roll(&p);
+	}
+	drain(&p);
+	free(p.kids);
+	log_msg(FBLOG_INFO, "pool stopped");
+	return 0;
+}

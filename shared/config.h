@@ -1,0 +1,85 @@
+/*
+ * config — every setting of fastback, read from the environment and from an
+ * optional file of NAME=value lines (--config FILE or FASTBACK_CONFIG); the
+ * environment wins. config_load() reports one line per missing or malformed
+ * variable and never prints the value of a secret. The struct owns its
+ * strings; config_free() releases them (and wipes the secrets).
+ */
+#ifndef FB_CONFIG_H
+#define FB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "ipaddr.h"
+#include "log.h"
+
+struct config {
+	/* core */
+	char		*database_url;
+	int		 db_statement_timeout_ms;
+	char		*fcgi_listen;		/* host:port or socket path (or NULL: fd 0) */
+	int		 fcgi_socket_mode;	/* permissions of a unix socket */
+	int		 fcgi_children;
+	int		 fcgi_backlog;
+	char		*public_url;
+	char		*mount_prefix;		/* path of PUBLIC_URL without trailing '/', may be "" */
+	bool		 public_https;
+	char		*jwt_secret;		/* (or NULL) */
+	char		*jwt_private_key_file;	/* (or NULL) */
+	char		*jwt_issuer;		/* defaults to public_url */
+	char		*jwt_audience;
+	char		*encryption_keys;	/* (or NULL) */
+	char		*cors_origins;		/* (or NULL) */
+	char		**cors_list;		/* parsed origins */
+	size_t		 cors_count;
+	bool		 cors_any;		/* CORS_ORIGINS=* */
+	char		*trusted_proxies;	/* (or NULL) */
+	struct cidr	*proxies;
+	size_t		 proxy_count;
+	long		 max_body_bytes;
+	enum fblog_level log_level;
+	char		*log_level_name;
+	char		*registration;		/* "open" or "invite" */
+	/* rate-limit tiers, per minute unless named otherwise; 0 disables */
+	int		 rl_general_ip;
+	int		 rl_general_user;
+	int		 rl_auth_ip;
+	int		 rl_login_failures;	/* per (IP, email) per 15 min */
+	int		 rl_payment_user;
+	int		 rl_export_user;	/* per hour */
+	/* jobs */
+	int		 worker_processes;
+	/* optional integrations (NULL when unset) */
+	char		*redis_url;
+	char		*smtp_url;
+	char		*mail_from;
+	char		*s3_endpoint;
+	char		*s3_region;
+	char		*s3_bucket;
+	char		*s3_access_key_id;
+	char		*s3_secret_access_key;
+	long		 max_upload_bytes;
+	char		*stripe_secret_key;
+	char		*stripe_webhook_secret;
+	char		*stripe_api_base;
+	char		*ai_api_base;
+	char		*ai_api_key;
+	char		*ai_model;
+	char		*metrics_token;
+};
+
+/*
+ * Loads the configuration: file (may be NULL; FASTBACK_CONFIG is used then)
+ * and the environment. Writes one line per problem to errs. Returns the
+ * number of problems; on nonzero the struct is freed and must not be used.
+ */
+int	config_load(struct config *c, const char *file, FILE *errs);
+void	config_free(struct config *c);
+/* Writes every variable with its default as a commented example file. */
+void	config_write_example(FILE *out);
+/* True when origin (the Origin header) is allowed by CORS_ORIGINS. */
+bool	config_cors_allows(const struct config *c, const char *origin);
+
+#endif
