@@ -8,6 +8,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -25,7 +26,8 @@ int
 main(int argc, char *argv[])
 {
 	struct app	 app;
-	bool		 check_only = false;
+	bool		 check_only = false, is_unix = false;
+	struct stat	 ours, now;
 	int		 i, fd, status;
 
 	memset(&app, 0, sizeof(app));
@@ -57,6 +59,8 @@ main(int argc, char *argv[])
 			config_free(&app.cfg);
 			return 2;
 		}
+		is_unix = strchr(app.cfg.fcgi_listen, '/') != NULL &&
+		    lstat(app.cfg.fcgi_listen, &ours) == 0;
 	} else {
 		if (listen_inherited(stderr) != 0) {
 			config_free(&app.cfg);
@@ -67,6 +71,10 @@ main(int argc, char *argv[])
 	status = prefork_run(&app, fd);
 	if (fd != 0)
 		close(fd);
+	/* Remove our socket file, unless another instance has replaced it. */
+	if (is_unix && lstat(app.cfg.fcgi_listen, &now) == 0 &&
+	    now.st_ino == ours.st_ino && now.st_dev == ours.st_dev)
+		unlink(app.cfg.fcgi_listen);
 	config_free(&app.cfg);
 	return status;
 }

@@ -367,7 +367,7 @@ parse_cors(struct config *c, FILE *errs)
 }
 
 static int
-derive(struct config *c, FILE *errs)
+derive(struct config *c, FILE *errs, unsigned flags)
 {
 	int		 problems = 0;
 	const char	*path, *bad = NULL;
@@ -403,6 +403,8 @@ derive(struct config *c, FILE *errs)
 		fprintf(errs, "config: set JWT_SECRET or JWT_PRIVATE_KEY_FILE, not both\n");
 		problems++;
 	} else if (c->jwt_secret == NULL && c->jwt_private_key_file == NULL) {
+		if (flags & CONFIG_NO_JWT)
+			goto jwt_done;
 		fprintf(errs, "config: JWT_SECRET is required (at least 32 bytes), "
 		    "or JWT_PRIVATE_KEY_FILE for EdDSA\n");
 		problems++;
@@ -415,6 +417,7 @@ derive(struct config *c, FILE *errs)
 		    c->jwt_private_key_file);
 		problems++;
 	}
+jwt_done:
 
 	if (c->encryption_keys != NULL && !encryption_keys_valid(c->encryption_keys)) {
 		fprintf(errs, "config: ENCRYPTION_KEYS must be id:base64key[,id:base64key...] "
@@ -451,6 +454,12 @@ derive(struct config *c, FILE *errs)
 int
 config_load(struct config *c, const char *file, FILE *errs)
 {
+	return config_load_flags(c, file, errs, 0);
+}
+
+int
+config_load_flags(struct config *c, const char *file, FILE *errs, unsigned flags)
+{
 	struct fileval	 fv;
 	const char	*val;
 	size_t		 i;
@@ -474,7 +483,7 @@ config_load(struct config *c, const char *file, FILE *errs)
 		free(fv.value[i]);
 	}
 	if (problems == 0)
-		problems += derive(c, errs);
+		problems += derive(c, errs, flags);
 	if (problems != 0)
 		config_free(c);
 	return problems;

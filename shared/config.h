@@ -76,6 +76,11 @@ struct config {
  * number of problems; on nonzero the struct is freed and must not be used.
  */
 int	config_load(struct config *c, const char *file, FILE *errs);
+/* config_load with flags: CONFIG_NO_JWT for programs that sign no tokens
+ * (fastbackctl, fastback-worker), which then need no JWT_SECRET. */
+#define CONFIG_NO_JWT	0x1
+int	config_load_flags(struct config *c, const char *file, FILE *errs,
+	    unsigned flags);
 void	config_free(struct config *c);
 /* Writes every variable with its default as a commented example file. */
 void	config_write_example(FILE *out);

@@ -77,7 +77,7 @@ main(int argc, char *argv[])
 		config_write_example(stdout);
 		return 0;
 	}
-	if (config_load(&cfg, file, stderr) != 0)
+	if (config_load_flags(&cfg, file, stderr, CONFIG_NO_JWT) != 0)
 		return 2;
 	log_setup("fastbackctl", cfg.log_level > FBLOG_WARN ? cfg.log_level : FBLOG_WARN);
 	if (strcmp(argv[i], "migrate") == 0)

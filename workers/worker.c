@@ -40,7 +40,7 @@ main(int argc, char *argv[])
 			return 2;
 		}
 	}
-	if (config_load(&cfg, file, stderr) != 0)
+	if (config_load_flags(&cfg, file, stderr, CONFIG_NO_JWT) != 0)
 		return 2;
 	log_setup("fastback-worker", cfg.log_level);
 	memset(&sa, 0, sizeof(sa));
