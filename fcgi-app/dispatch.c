@@ -208,6 +208,7 @@ dispatch(struct request *req)
 void
 dispatch_finish(struct request *req, long bytes)
 {
+	static struct buf line;		/* reused: the access log allocates nothing */
 	struct timespec	 now;
 	double		 secs;
 	const char	*route = req->route != NULL ? req->route->pattern : NULL;
@@ -224,16 +225,19 @@ dispatch_finish(struct request *req, long bytes)
 	    route != NULL ? route : "unmatched",
 	    req->method ? method_name(req->method) : "OTHER", req->resp.status, secs);
 	/* No query string, no headers, no body: they can carry secrets. */
-	log_event(req->resp.status >= 500 ? FBLOG_ERROR : FBLOG_INFO,
-	    json_pack("{s:s,s:s,s:s?,s:s?,s:i,s:f,s:I,s:s?,s:s,s:s?}",
-	    "type", "access",
-	    "method", req->method ? method_name(req->method) : "OTHER",
-	    "route", route,
-	    "path", path,
-	    "status", req->resp.status,
-	    "duration_ms", secs * 1e3,
-	    "bytes", (json_int_t)(bytes > 0 ? bytes : 0),
-	    "user_id", req->user_id[0] ? req->user_id : NULL,
-	    "request_id", req->request_id,
-	    "ip", req->client_ip[0] ? req->client_ip : NULL));
+	if (!log_enabled(req->resp.status >= 500 ? FBLOG_ERROR : FBLOG_INFO))
+		return;
+	log_begin(&line, req->resp.status >= 500 ? FBLOG_ERROR : FBLOG_INFO);
+	log_add_str(&line, "type", "access");
+	log_add_str(&line, "method", req->method ? method_name(req->method) : "OTHER");
+	log_add_str(&line, "route", route);
+	log_add_str(&line, "path", path);
+	log_add_int(&line, "status", req->resp.status);
+	log_add_num(&line, "duration_ms", secs * 1e3);
+	log_add_int(&line, "bytes", bytes > 0 ? bytes : 0);
+	if (req->user_id[0] != '\0')
+		log_add_str(&line, "user_id", req->user_id);
+	log_add_str(&line, "request_id", req->request_id);
+	log_add_str(&line, "ip", req->client_ip[0] ? req->client_ip : NULL);
+	log_end(&line);
 }

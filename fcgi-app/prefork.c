@@ -221,6 +221,7 @@ spawn(struct pool *p, struct child *k)
 		return;
 	}
 	if (pid == 0) {
+		log_after_fork();
 		status = responder_run(p->app, p->listen_fd);
 		_exit(status);
 	}

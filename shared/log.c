@@ -10,7 +10,10 @@
 static struct {
 	char			 prog[32];
 	enum fblog_level	 min;
-} logstate = { "fastback", FBLOG_INFO };
+	pid_t			 pid;		/* cached: getpid() is a system call */
+	time_t			 ts_sec;	/* second of ts_text */
+	char			 ts_text[32];	/* "2026-01-31T12:00:00" */
+} logstate = { "fastback", FBLOG_INFO, 0, -1, "" };
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
@@ -19,6 +22,113 @@ log_setup(const char *prog, enum fblog_level min)
 {
 	snprintf(logstate.prog, sizeof(logstate.prog), "%s", prog);
 	logstate.min = min;
+	logstate.pid = getpid();
+}
+
+void
+log_after_fork(void)
+{
+	logstate.pid = getpid();
+}
+
+static pid_t
+log_pid(void)
+{
+	if (logstate.pid == 0)
+		logstate.pid = getpid();
+	return logstate.pid;
+}
+
+/* "2026-01-31T12:00:00.123Z" into out; the date part is formatted once a second. */
+static void
+timestamp(char *out, size_t len)
+{
+	struct timeval	tv;
+	struct tm	tm;
+
+	gettimeofday(&tv, NULL);
+	if (tv.tv_sec != logstate.ts_sec) {
+		gmtime_r(&tv.tv_sec, &tm);
+		strftime(logstate.ts_text, sizeof(logstate.ts_text), "%Y-%m-%dT%H:%M:%S", &tm);
+		logstate.ts_sec = tv.tv_sec;
+	}
+	snprintf(out, len, "%s.%03dZ", logstate.ts_text, (int)(tv.tv_usec / 1000));
+}
+
+static void
+json_escape(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char	*run = s;
+	char		 esc[6] = { '\\', 'u', '0', '0', 0, 0 };
+
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		buf_append(b, run, (size_t)(s - run));
+		if (c == '"' || c == '\\') {
+			esc[1] = (char)c;
+			buf_append(b, esc, 2);
+			esc[1] = 'u';
+		} else {
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			buf_append(b, esc, 6);
+		}
+		run = s + 1;
+	}
+	buf_append(b, run, (size_t)(s - run));
+}
+
+void
+log_begin(struct buf *b, enum fblog_level lvl)
+{
+	char	ts[40];
+
+	timestamp(ts, sizeof(ts));
+	buf_reset(b);
+	buf_printf(b, "{\"ts\":\"%s\",\"level\":\"%s\",\"prog\":\"", ts, level_names[lvl]);
+	json_escape(b, logstate.prog);
+	buf_printf(b, "\",\"pid\":%d", (int)log_pid());
+}
+
+void
+log_add_str(struct buf *b, const char *key, const char *value)
+{
+	buf_printf(b, ",\"%s\":", key);
+	if (value == NULL) {
+		buf_puts(b, "null");
+		return;
+	}
+	buf_puts(b, "\"");
+	json_escape(b, value);
+	buf_puts(b, "\"");
+}
+
+void
+log_add_int(struct buf *b, const char *key, long long value)
+{
+	buf_printf(b, ",\"%s\":%lld", key, value);
+}
+
+void
+log_add_num(struct buf *b, const char *key, double value)
+{
+	buf_printf(b, ",\"%s\":%.3f", key, value);
+}
+
+void
+log_end(struct buf *b)
+{
+	ssize_t	n;
+
+	buf_puts(b, "}\n");
+	if (!buf_failed(b)) {
+		n = write(STDERR_FILENO, b->data, b->len);
+		(void)n;	/* nowhere left to report a failed log write */
+	}
+	buf_reset(b);
 }
 
 int
@@ -43,8 +153,6 @@ log_enabled(enum fblog_level lvl)
 void
 log_event(enum fblog_level lvl, json_t *fields)
 {
-	struct timeval	 tv;
-	struct tm	 tm;
 	char		 ts[64];
 	json_t		*line;
 	char		*text;
@@ -55,11 +163,7 @@ log_event(enum fblog_level lvl, json_t *fields)
 		json_decref(fields);
 		return;
 	}
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
+	timestamp(ts, sizeof(ts));
 
 	line = json_object();
 	if (line == NULL) {
@@ -69,7 +173,7 @@ log_event(enum fblog_level lvl, json_t *fields)
 	json_object_set_new(line, "ts", json_string(ts));
 	json_object_set_new(line, "level", json_string(level_names[lvl]));
 	json_object_set_new(line, "prog", json_string(logstate.prog));
-	json_object_set_new(line, "pid", json_integer(getpid()));
+	json_object_set_new(line, "pid", json_integer(log_pid()));
 	if (fields != NULL) {
 		json_object_update(line, fields);
 		json_decref(fields);

@@ -11,6 +11,8 @@
 
 #include <jansson.h>
 
+#include "buf.h"
+
 enum fblog_level {
 	FBLOG_DEBUG,
 	FBLOG_INFO,
@@ -25,6 +27,19 @@ int	log_parse_level(const char *s, enum fblog_level *out);
 bool	log_enabled(enum fblog_level lvl);
 /* Writes fields (a JSON object, reference stolen, may be NULL) as one line. */
 void	log_event(enum fblog_level lvl, json_t *fields);
+/*
+ * A line built by hand, for the hot path (the access log): no allocation once
+ * b has grown. log_begin() writes the common fields; values of log_add_str()
+ * are escaped as JSON strings (NULL writes null) and must be valid UTF-8;
+ * log_end() writes the line and empties b.
+ */
+void	log_begin(struct buf *b, enum fblog_level lvl);
+void	log_add_str(struct buf *b, const char *key, const char *value);
+void	log_add_int(struct buf *b, const char *key, long long value);
+void	log_add_num(struct buf *b, const char *key, double value);
+void	log_end(struct buf *b);
+/* To be called in a child after fork(): the pid of log lines is cached. */
+void	log_after_fork(void);
 /* Writes {"msg": formatted text}. */
 void	log_msg(enum fblog_level lvl, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
