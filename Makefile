@@ -29,6 +29,7 @@ SHARED_SRC = \
 	shared/db.c \
 	shared/err.c \
 	shared/ipaddr.c \
+	shared/jobs.c \
 	shared/kv.c \
 	shared/log.c \
 	shared/metrics.c \

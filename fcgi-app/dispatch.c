@@ -36,26 +36,36 @@ headers_fit(struct request *req)
 	return true;
 }
 
+/* CORS for every answer, errors included, so a browser on an allowed origin
+ * can read them. */
 static void
-cors(struct request *req, unsigned allow)
+cors(struct request *req)
 {
 	const char	*origin = request_param(req, "HTTP_ORIGIN");
-	const char	*want;
-	char		 methods[96];
 
 	resp_header(req, "Vary", "Origin");
 	if (origin == NULL || !config_cors_allows(&req->app->cfg, origin))
 		return;
 	req->cors_allowed = true;
 	resp_header(req, "Access-Control-Allow-Origin", origin);
-	if (req->method == M_OPTIONS &&
-	    (want = request_param(req, "HTTP_ACCESS_CONTROL_REQUEST_METHOD")) != NULL) {
-		methods_format(allow, methods, sizeof(methods));
-		resp_header(req, "Access-Control-Allow-Methods", methods);
-		resp_header(req, "Access-Control-Allow-Headers", CORS_ALLOW_HEADERS);
-		resp_header(req, "Access-Control-Max-Age", "600");
-	} else
+	if (req->method != M_OPTIONS ||
+	    request_param(req, "HTTP_ACCESS_CONTROL_REQUEST_METHOD") == NULL)
 		resp_header(req, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS);
+}
+
+/* The preflight part, once the path is known to exist. */
+static void
+cors_preflight(struct request *req, unsigned allow)
+{
+	char	methods[96];
+
+	if (!req->cors_allowed ||
+	    request_param(req, "HTTP_ACCESS_CONTROL_REQUEST_METHOD") == NULL)
+		return;
+	methods_format(allow, methods, sizeof(methods));
+	resp_header(req, "Access-Control-Allow-Methods", methods);
+	resp_header(req, "Access-Control-Allow-Headers", CORS_ALLOW_HEADERS);
+	resp_header(req, "Access-Control-Max-Age", "600");
 }
 
 /* application/json, optionally with charset=utf-8 (RFC 8259 §8.1). */
@@ -165,22 +175,29 @@ authorised(struct request *req)
 void
 dispatch(struct request *req)
 {
+	dispatch_table(req, routes, routes_count);
+}
+
+void
+dispatch_table(struct request *req, const struct route *table, size_t n)
+{
 	enum route_result rr;
 	unsigned	 allow = 0;
 	size_t		 idx = 0;
 	char		 methods[96];
 
 	request_identify(req);
+	cors(req);
 	if (!headers_fit(req) || !request_parse_target(req))
 		return;
-	rr = router_match(routes, routes_count, req->method ? req->method : M_GET,
+	rr = router_match(table, n, req->method ? req->method : M_GET,
 	    req->segs, req->nsegs, &idx, req->params, &req->nparams, &allow);
 	if (rr == ROUTE_NO_PATH) {
 		resp_problem(req, 404, "not_found", NULL);
 		return;
 	}
-	cors(req, allow);
 	if (req->method == M_OPTIONS) {
+		cors_preflight(req, allow);
 		methods_format(allow, methods, sizeof(methods));
 		resp_header(req, "Allow", methods);
 		resp_empty(req, 204);
@@ -192,7 +209,7 @@ dispatch(struct request *req)
 		resp_problem(req, 405, "method_not_allowed", NULL);
 		return;
 	}
-	req->route = &routes[idx];
+	req->route = &table[idx];
 	req->route_id = idx;
 	if (req->route->flags & (ROUTE_JSON_BODY | ROUTE_RAW_BODY)) {
 		if (!request_read_body(req))

@@ -10,6 +10,8 @@
 
 /* Runs the pipeline; on return req->resp holds the answer. */
 void	dispatch(struct request *req);
+/* The same against another route table (tests). */
+void	dispatch_table(struct request *req, const struct route *table, size_t n);
 /* The access-log line and the metrics of a finished request. */
 void	dispatch_finish(struct request *req, long bytes);
 

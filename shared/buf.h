@@ -27,7 +27,8 @@ void	buf_reset(struct buf *b);	/* empties it, keeps the memory */
 void	buf_free(struct buf *b);
 /* The contents as a C string: "" when empty, never NULL. */
 const char *buf_str(const struct buf *b);
-/* Takes the memory out of b (caller frees; NULL when empty or failed). */
+/* Takes the memory out of b (caller frees): NULL when nothing was ever
+ * appended or an append failed; "" after buf_reset. */
 char	*buf_take(struct buf *b);
 bool	 buf_failed(const struct buf *b);
 

@@ -316,7 +316,9 @@ encryption_keys_valid(const char *s)
 			return false;
 		n = EVP_DecodeBlock(key, (const unsigned char *)colon + 1, (int)b64len);
 		OPENSSL_cleanse(key, sizeof(key));
-		if (n != 33 || colon[44] != '=')	/* 33 = 32 + the padding byte */
+		/* 44 characters ending in exactly one '=' decode to 32 bytes
+		 * (EVP_DecodeBlock counts the padding as a 33rd zero byte). */
+		if (n != 33 || colon[44] != '=' || colon[43] == '=')
 			return false;
 		if (*end == '\0')
 			return true;
@@ -386,17 +388,23 @@ derive(struct config *c, FILE *errs, unsigned flags)
 		PQfreemem(pqerr);
 	}
 
-	c->public_https = strncmp(c->public_url, "https://", 8) == 0;
-	path = strchr(c->public_url + (c->public_https ? 8 : 7), '/');
-	if (path == NULL)
+	if (c->public_url == NULL)	/* malformed: reported already */
 		path = "";
+	else {
+		c->public_https = strncmp(c->public_url, "https://", 8) == 0;
+		path = c->public_url + (c->public_https ? 8 : 7);
+		path += strcspn(path, "/?#");	/* past the authority */
+		if (*path != '/')
+			path = "";
+	}
 	len = strcspn(path, "?#");
 	while (len > 0 && path[len - 1] == '/')
 		len--;
 	if ((c->mount_prefix = strndup(path, len)) == NULL)
 		problems++;
 
-	if (c->jwt_issuer == NULL && (c->jwt_issuer = strdup(c->public_url)) == NULL)
+	if (c->jwt_issuer == NULL && c->public_url != NULL &&
+	    (c->jwt_issuer = strdup(c->public_url)) == NULL)
 		problems++;
 
 	if (c->jwt_secret != NULL && c->jwt_private_key_file != NULL) {
@@ -424,11 +432,13 @@ jwt_done:
 		    "with 32-byte keys in standard base64\n");
 		problems++;
 	}
-	if (log_parse_level(c->log_level_name, &c->log_level) != 0) {
+	if (c->log_level_name != NULL &&
+	    log_parse_level(c->log_level_name, &c->log_level) != 0) {
 		fprintf(errs, "config: LOG_LEVEL must be debug, info, warn or error\n");
 		problems++;
 	}
-	if (strcmp(c->registration, "open") != 0 && strcmp(c->registration, "invite") != 0) {
+	if (c->registration != NULL && strcmp(c->registration, "open") != 0 &&
+	    strcmp(c->registration, "invite") != 0) {
 		fprintf(errs, "config: REGISTRATION must be open or invite\n");
 		problems++;
 	}
@@ -472,8 +482,9 @@ config_load_flags(struct config *c, const char *file, FILE *errs, unsigned flags
 	if (file != NULL)
 		problems += read_file(file, &fv, errs);
 	for (i = 0; i < NVARS; i++) {
+		/* An empty variable counts as unset, like everywhere else. */
 		val = getenv(vars[i].name);
-		if (val == NULL)
+		if (val == NULL || *val == '\0')
 			val = fv.value[i];
 		problems += set_var(c, &vars[i], val, errs);
 	}
@@ -482,8 +493,8 @@ config_load_flags(struct config *c, const char *file, FILE *errs, unsigned flags
 			OPENSSL_cleanse(fv.value[i], strlen(fv.value[i]));
 		free(fv.value[i]);
 	}
-	if (problems == 0)
-		problems += derive(c, errs, flags);
+	/* Cross-checks run even after a bad value, so every problem is named. */
+	problems += derive(c, errs, flags);
 	if (problems != 0)
 		config_free(c);
 	return problems;

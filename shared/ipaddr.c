@@ -37,6 +37,7 @@ cidr_parse(const char *s, struct cidr *out)
 	unsigned long	 prefix;
 	unsigned	 max;
 	size_t		 len;
+	bool		 mapped;
 
 	slash = strchr(s, '/');
 	len = slash != NULL ? (size_t)(slash - s) : strlen(s);
@@ -47,6 +48,7 @@ cidr_parse(const char *s, struct cidr *out)
 	if (ipaddr_parse(addr, &out->addr) != FB_OK)
 		return FB_ERR_INVALID;
 	max = out->addr.family == AF_INET ? 32 : 128;
+	mapped = out->addr.family == AF_INET && strchr(addr, ':') != NULL;
 	if (slash == NULL) {
 		out->prefix = max;
 		return FB_OK;
@@ -54,7 +56,15 @@ cidr_parse(const char *s, struct cidr *out)
 	if (slash[1] < '0' || slash[1] > '9')
 		return FB_ERR_INVALID;
 	prefix = strtoul(slash + 1, &end, 10);
-	if (*end != '\0' || prefix > max)
+	if (*end != '\0' || strlen(slash + 1) > 3)
+		return FB_ERR_INVALID;
+	/* ::ffff:a.b.c.d/N is the IPv4 range a.b.c.d/(N-96). */
+	if (mapped) {
+		if (prefix < 96 || prefix > 128)
+			return FB_ERR_INVALID;
+		prefix -= 96;
+	}
+	if (prefix > max)
 		return FB_ERR_INVALID;
 	out->prefix = (unsigned)prefix;
 	return FB_OK;

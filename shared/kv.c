@@ -21,6 +21,38 @@ kv_clear(struct kv *k)
 	k->host = k->path = k->password = NULL;
 }
 
+/* Percent-decodes s[0..len) into a new string; NULL when malformed. */
+static char *
+pct_decode(const char *s, size_t len)
+{
+	char	*out, hex[3] = { 0, 0, 0 };
+	size_t	 i, o = 0;
+
+	if ((out = malloc(len + 1)) == NULL)
+		return NULL;
+	for (i = 0; i < len; i++) {
+		if (s[i] != '%') {
+			out[o++] = s[i];
+			continue;
+		}
+		if (i + 2 >= len || !isxdigit((unsigned char)s[i + 1]) ||
+		    !isxdigit((unsigned char)s[i + 2])) {
+			free(out);
+			return NULL;
+		}
+		hex[0] = s[i + 1];
+		hex[1] = s[i + 2];
+		out[o++] = (char)strtol(hex, NULL, 16);
+		i += 2;
+	}
+	out[o] = '\0';
+	if (memchr(out, '\0', o) != NULL) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
 /* Fills k's address fields from url. */
 static enum fb_err
 kv_parse(struct kv *k, const char *url)
@@ -40,19 +72,34 @@ kv_parse(struct kv *k, const char *url)
 		return FB_ERR_INVALID;
 	p = url + 8;
 	end = p + strcspn(p, "/");
-	at = memchr(p, '@', (size_t)(end - p));
+	/* The userinfo ends at the last '@' (RFC 3986 §3.2.1); a password
+	 * with reserved characters must be percent-encoded. */
+	for (at = NULL, colon = p; colon < end; colon++)
+		if (*colon == '@')
+			at = colon;
 	if (at != NULL) {
 		colon = memchr(p, ':', (size_t)(at - p));
 		if (colon != NULL && colon + 1 < at &&
-		    (k->password = strndup(colon + 1, (size_t)(at - colon - 1))) == NULL)
-			return FB_ERR_NOMEM;
+		    (k->password = pct_decode(colon + 1, (size_t)(at - colon - 1))) == NULL)
+			goto invalid;
 		p = at + 1;
 	}
-	colon = memchr(p, ':', (size_t)(end - p));
-	if ((colon != NULL ? colon : end) == p)
-		goto invalid;
-	if ((k->host = strndup(p, (size_t)((colon != NULL ? colon : end) - p))) == NULL)
-		return FB_ERR_NOMEM;
+	if (*p == '[') {	/* [v6addr] */
+		const char *close = memchr(p, ']', (size_t)(end - p));
+		if (close == NULL || close == p + 1)
+			goto invalid;
+		if ((k->host = strndup(p + 1, (size_t)(close - p - 1))) == NULL)
+			return FB_ERR_NOMEM;
+		colon = close + 1 < end ? close + 1 : NULL;
+		if (colon != NULL && *colon != ':')
+			goto invalid;
+	} else {
+		colon = memchr(p, ':', (size_t)(end - p));
+		if ((colon != NULL ? colon : end) == p)
+			goto invalid;
+		if ((k->host = strndup(p, (size_t)((colon != NULL ? colon : end) - p))) == NULL)
+			return FB_ERR_NOMEM;
+	}
 	if (colon != NULL) {
 		if (!isdigit((unsigned char)colon[1]))
 			goto invalid;

@@ -115,7 +115,10 @@ log_add_int(struct buf *b, const char *key, long long value)
 void
 log_add_num(struct buf *b, const char *key, double value)
 {
-	buf_printf(b, ",\"%s\":%.3f", key, value);
+	if (value != value || value > 1e300 || value < -1e300)	/* NaN, inf: no JSON */
+		buf_printf(b, ",\"%s\":null", key);
+	else
+		buf_printf(b, ",\"%s\":%.3f", key, value);
 }
 
 void

@@ -160,8 +160,14 @@ static int
 cmp_series(const void *a, const void *b)
 {
 	const struct series *const *x = a, *const *y = b;
+	size_t	lx = strcspn((*x)->name, "{"), ly = strcspn((*y)->name, "{");
+	int	c;
 
-	return strcmp((*x)->name, (*y)->name);
+	/* By metric name first, so each name's series stay under one TYPE line. */
+	c = strncmp((*x)->name, (*y)->name, lx < ly ? lx : ly);
+	if (c != 0 || lx != ly)
+		return c != 0 ? c : (lx < ly ? -1 : 1);
+	return strcmp((*x)->name + lx, (*y)->name + ly);
 }
 
 void

@@ -104,7 +104,8 @@ migrations_builtin(struct migration_set *set)
 			return e;
 		}
 	}
-	qsort(set->items, set->count, sizeof(*set->items), cmp_migration);
+	if (set->count > 1)
+		qsort(set->items, set->count, sizeof(*set->items), cmp_migration);
 	return FB_OK;
 }
 
@@ -162,7 +163,8 @@ migrations_from_dir(const char *dir, struct migration_set *set, FILE *errs)
 		migrations_free(set);
 		return e;
 	}
-	qsort(set->items, set->count, sizeof(*set->items), cmp_migration);
+	if (set->count > 1)
+		qsort(set->items, set->count, sizeof(*set->items), cmp_migration);
 	return FB_OK;
 }
 

@@ -19,7 +19,7 @@
  *					255 when the plan was not followed.
  *
  * Every assertion returns true when it passed, so a test can stop early
- * (`if (!ok(p != NULL, "...")) return;`). Names must not contain '#'.
+ * (`if (!ok(p != NULL, "...")) return;`). A '#' in a name is escaped.
  */
 #ifndef FB_TAP_H
 #define FB_TAP_H
@@ -120,9 +120,19 @@ static inline bool tap_result(bool pass, const char *fmt, va_list ap)
 static inline bool
 tap_result(bool pass, const char *fmt, va_list ap)
 {
+	char		 name[1024];
+	const char	*c;
+
 	tap_state.run++;
+	vsnprintf(name, sizeof(name), fmt, ap);
 	printf("%sok %d - ", pass ? "" : "not ", tap_state.run);
-	vprintf(fmt, ap);
+	/* '#' starts a directive: escape it as Test::More does; one line only. */
+	for (c = name; *c != '\0'; c++) {
+		if (*c == '#')
+			fputs("\\#", stdout);
+		else
+			putchar(*c == '\n' || *c == '\r' ? ' ' : *c);
+	}
 	if (tap_state.todo != NULL)
 		printf(" # TODO %s", tap_state.todo);
 	putchar('\n');
