@@ -18,7 +18,7 @@ WARN     = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
            -Wshadow -Wpointer-arith -Wcast-qual -Wformat=2 -Wvla
 HARDEN   = -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) -MMD -MP \
-           -Ishared $(shell pkg-config --cflags $(PKGS))
+           -Ishared -Iworkers $(shell pkg-config --cflags $(PKGS))
 LDFLAGS += -pie -Wl,-z,relro,-z,now $(OPT)
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
 
@@ -32,10 +32,12 @@ SHARED_SRC = \
 	shared/jobs.c \
 	shared/kv.c \
 	shared/log.c \
+	shared/mail.c \
 	shared/metrics.c \
 	shared/migrate.c \
 	shared/problem.c \
 	shared/rand.c \
+	shared/template.c \
 	shared/validate.c
 
 # Everything of the responder but main(), so unit tests can link it.
@@ -50,14 +52,28 @@ FCGI_SRC = \
 	fcgi-app/router.c \
 	fcgi-app/routes.c
 
+# Everything of fastback-worker but main(), so the test worker can link it.
+WORKER_SRC = \
+	workers/handlers.c \
+	workers/worker.c
+
+# fastbackctl's commands.
+CTL_SRC = \
+	workers/ctl_cron.c \
+	workers/ctl_jobs.c \
+	workers/fastbackctl.c
+
 SHARED_OBJ = $(SHARED_SRC:%.c=$(OUT)/obj/%.o) $(OUT)/obj/schema_embed.o
+WORKER_OBJ = $(WORKER_SRC:%.c=$(OUT)/obj/%.o)
+CTL_OBJ    = $(CTL_SRC:%.c=$(OUT)/obj/%.o)
 SCHEMA     = $(sort $(wildcard schema/*.sql))
 FCGI_OBJ   = $(FCGI_SRC:%.c=$(OUT)/obj/%.o)
 
 UNIT_SRC   = $(wildcard tests/unit/test_*.c)
 UNIT_BIN   = $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 
-PROGS = $(OUT)/fastback-fcgi $(OUT)/fastback-worker $(OUT)/fastbackctl
+PROGS = $(OUT)/fastback-fcgi $(OUT)/fastback-worker $(OUT)/fastbackctl \
+	$(OUT)/tests/fastback-worker-test
 
 all: $(LIB) $(PROGS) $(UNIT_BIN)
 
@@ -85,10 +101,19 @@ $(OUT)/libfcgiapp.a: $(FCGI_OBJ)
 $(OUT)/fastback-fcgi: $(OUT)/obj/fcgi-app/main.o $(OUT)/libfcgiapp.a $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(OUT)/fastback-worker: $(OUT)/obj/workers/worker.o $(LIB)
+$(OUT)/libworker.a: $(WORKER_OBJ)
+	rm -f $@
+	ar rcs $@ $(WORKER_OBJ)
+
+$(OUT)/fastback-worker: $(OUT)/obj/workers/worker_main.o $(OUT)/libworker.a $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(OUT)/fastbackctl: $(OUT)/obj/workers/fastbackctl.o $(LIB)
+# The worker with extra job kinds for the integration tests (tests/workers/).
+$(OUT)/tests/fastback-worker-test: $(OUT)/obj/tests/workers/test_kinds.o $(OUT)/libworker.a $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OUT)/fastbackctl: $(CTL_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(OUT)/tests/%: $(OUT)/obj/tests/unit/%.o $(OUT)/libfcgiapp.a $(LIB)

@@ -106,11 +106,46 @@ bad:
 }
 
 int
-listen_open(const char *spec, int mode, int backlog, FILE *errs)
+listen_open(const char *spec, int mode, int backlog, struct listen_socket *out,
+    FILE *errs)
 {
-	if (strchr(spec, '/') != NULL)
-		return listen_unix(spec, mode, backlog, errs);
-	return listen_tcp(spec, backlog, errs);
+	struct stat	st;
+
+	memset(out, 0, sizeof(*out));
+	if (strchr(spec, '/') == NULL) {
+		out->fd = listen_tcp(spec, backlog, errs);
+		return out->fd >= 0 ? 0 : -1;
+	}
+	if ((out->fd = listen_unix(spec, mode, backlog, errs)) < 0)
+		return -1;
+	if (lstat(spec, &st) != 0 || (out->path = strdup(spec)) == NULL) {
+		fprintf(errs, "FCGI_LISTEN: %s: %s\n", spec, strerror(errno));
+		close(out->fd);
+		return -1;
+	}
+	out->dev = st.st_dev;
+	out->ino = st.st_ino;
+	return 0;
+}
+
+void
+listen_unlink(const struct listen_socket *s)
+{
+	struct stat	st;
+
+	if (s->path != NULL && lstat(s->path, &st) == 0 && st.st_ino == s->ino &&
+	    st.st_dev == s->dev)
+		unlink(s->path);
+}
+
+void
+listen_close(struct listen_socket *s)
+{
+	listen_unlink(s);
+	if (s->fd > 0)
+		close(s->fd);
+	free(s->path);
+	memset(s, 0, sizeof(*s));
 }
 
 int

@@ -9,10 +9,25 @@
 
 #include <stdio.h>
 
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct listen_socket {
+	int	 fd;
+	char	*path;		/* a unix socket's path (or NULL) */
+	dev_t	 dev;		/* of the socket file we made, to tell it from */
+	ino_t	 ino;		/* a newer one at the same path */
+};
+
 /* Opens "host:port", "[v6addr]:port" or a unix socket path (anything with a
- * '/'); a stale unix socket is replaced and given mode. Returns the fd, or -1
+ * '/'); a stale unix socket is replaced and given mode. Returns 0, or -1
  * after writing one line to errs. */
-int	listen_open(const char *spec, int mode, int backlog, FILE *errs);
+int	listen_open(const char *spec, int mode, int backlog, struct listen_socket *out,
+	    FILE *errs);
+/* Removes our unix socket file (once; not if another process replaced it). */
+void	listen_unlink(const struct listen_socket *s);
+/* Closes the socket, removes its file, frees the path. */
+void	listen_close(struct listen_socket *s);
 /* Checks that fd 0 is a listening socket and makes it non-blocking.
  * Returns 0, or -1 after writing one line to errs. */
 int	listen_inherited(FILE *errs);

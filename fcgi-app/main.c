@@ -8,7 +8,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -25,12 +24,13 @@ usage(FILE *f)
 int
 main(int argc, char *argv[])
 {
-	struct app	 app;
-	bool		 check_only = false, is_unix = false;
-	struct stat	 ours, now;
-	int		 i, fd, status;
+	struct app		 app;
+	struct listen_socket	 sock;
+	bool			 check_only = false;
+	int			 i, status;
 
 	memset(&app, 0, sizeof(app));
+	memset(&sock, 0, sizeof(sock));
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
 			app.config_file = argv[++i];
@@ -53,28 +53,17 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	if (app.cfg.fcgi_listen != NULL) {
-		fd = listen_open(app.cfg.fcgi_listen, app.cfg.fcgi_socket_mode,
-		    app.cfg.fcgi_backlog, stderr);
-		if (fd < 0) {
+		if (listen_open(app.cfg.fcgi_listen, app.cfg.fcgi_socket_mode,
+		    app.cfg.fcgi_backlog, &sock, stderr) != 0) {
 			config_free(&app.cfg);
 			return 2;
 		}
-		is_unix = strchr(app.cfg.fcgi_listen, '/') != NULL &&
-		    lstat(app.cfg.fcgi_listen, &ours) == 0;
-	} else {
-		if (listen_inherited(stderr) != 0) {
-			config_free(&app.cfg);
-			return 2;
-		}
-		fd = 0;
-	}
-	status = prefork_run(&app, fd);
-	if (fd != 0)
-		close(fd);
-	/* Remove our socket file, unless another instance has replaced it. */
-	if (is_unix && lstat(app.cfg.fcgi_listen, &now) == 0 &&
-	    now.st_ino == ours.st_ino && now.st_dev == ours.st_dev)
-		unlink(app.cfg.fcgi_listen);
+	} else if (listen_inherited(stderr) != 0) {
+		config_free(&app.cfg);
+		return 2;
+	}	/* else fd 0, which sock (zeroed) already names */
+	status = prefork_run(&app, &sock);
+	listen_close(&sock);
 	config_free(&app.cfg);
 	return status;
 }

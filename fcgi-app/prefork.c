@@ -16,9 +16,11 @@
 #include "dispatch.h"
 #include "log.h"
 #include "metrics.h"
+#include "listen.h"
 #include "prefork.h"
 
 #define GRACE_SECONDS		30	/* SIGTERM: in-flight requests get this long */
+#define DRAIN_MS		2000	/* SIGTERM: queued connections are served this long */
 #define CONN_TIMEOUT_SECONDS	30	/* a web server that stalls mid-request */
 #define RESPAWN_MAX_DELAY_MS	10000	/* throttle ceiling for crash loops */
 #define QUICK_DEATH_MS		1000	/* a child that dies sooner "crashed at start" */
@@ -26,13 +28,14 @@
 struct child {
 	pid_t		pid;		/* 0: free slot */
 	long long	started_ms;
-	bool		retiring;	/* sent SIGTERM by a reload */
+	bool		retiring;	/* sent SIGUSR1 by a reload */
 	bool		stale;		/* runs an older configuration */
 };
 
 struct pool {
 	struct app	*app;
 	int		 listen_fd;
+	const struct listen_socket *sock;
 	struct child	*kids;
 	size_t		 nkids;		/* slots: 2 * FCGI_CHILDREN, for reloads */
 	int		 quick_deaths;	/* consecutive children that died at start */
@@ -51,13 +54,35 @@ now_ms(void)
 
 /* ---- the responder ---------------------------------------------------- */
 
+/*
+ * SIGTERM (the pool stops): finish the request in hand, then serve what is
+ * already queued on the socket (the master has unlinked a unix socket, so
+ * nothing new arrives) and exit. SIGUSR1 (a reload retires us): finish the
+ * request in hand and exit; the other responders take the queue.
+ */
 static volatile sig_atomic_t responder_stop;
+static volatile sig_atomic_t responder_drain;
 
 static void
 on_stop(int sig)
 {
-	(void)sig;
 	responder_stop = 1;
+	if (sig == SIGTERM || sig == SIGINT)
+		responder_drain = 1;
+}
+
+/* A stop signal that arrived while we were busy stays pending (blocked):
+ * take it now, so a steady stream of connections cannot hold us. */
+static void
+take_pending_stop(void)
+{
+	sigset_t	pending;
+
+	sigpending(&pending);
+	if (sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT))
+		responder_stop = responder_drain = 1;
+	else if (sigismember(&pending, SIGUSR1))
+		responder_stop = 1;
 }
 
 static void
@@ -114,6 +139,33 @@ wait_readable(int fd, const sigset_t *waitmask)
 	}
 }
 
+/* Serves the connections already queued on the socket, for at most DRAIN_MS. */
+static void
+drain_queue(struct app *app, FCGX_Request *fr, int listen_fd)
+{
+	long long	deadline = now_ms() + DRAIN_MS;
+	int		fd;
+
+	while (now_ms() < deadline &&
+	    (fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		fr->ipcFd = fd;
+		fr->keepConnection = 1;
+		if (FCGX_Accept_r(fr) < 0) {
+			if (fr->ipcFd >= 0)
+				close(fr->ipcFd);
+			fr->ipcFd = -1;
+			continue;
+		}
+		fr->keepConnection = 0;	/* no kept-alive connection while leaving */
+		serve_one(app, fr);
+		FCGX_Finish_r(fr);
+		if (fr->ipcFd >= 0) {
+			close(fr->ipcFd);
+			fr->ipcFd = -1;
+		}
+	}
+}
+
 int
 responder_run(struct app *app, int listen_fd)
 {
@@ -129,6 +181,7 @@ responder_run(struct app *app, int listen_fd)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
@@ -137,6 +190,7 @@ responder_run(struct app *app, int listen_fd)
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGUSR1);
 	sigprocmask(SIG_SETMASK, &block, NULL);
 	sigemptyset(&waitmask);
 
@@ -192,11 +246,14 @@ responder_run(struct app *app, int listen_fd)
 		}
 		serve_one(app, &fr);
 		FCGX_Finish_r(&fr);
+		take_pending_stop();
 	}
 	if (fr.ipcFd >= 0) {
 		close(fr.ipcFd);
 		fr.ipcFd = -1;
 	}
+	if (responder_drain)
+		drain_queue(app, &fr, listen_fd);
 	FCGX_Free(&fr, 1);
 	close(epfd);
 	db_close(&app->db);
@@ -280,7 +337,7 @@ roll(struct pool *p)
 	for (i = 0; i < p->nkids; i++)
 		if (p->kids[i].pid > 0 && p->kids[i].stale) {
 			p->kids[i].retiring = true;
-			kill(p->kids[i].pid, SIGTERM);
+			kill(p->kids[i].pid, SIGUSR1);
 			/* Start its successor now, so the pool never shrinks. */
 			if (!p->stopping) {
 				struct child *k = free_slot(p);
@@ -294,7 +351,7 @@ roll(struct pool *p)
 		for (i = 0; i < p->nkids; i++)
 			if (p->kids[i].pid > 0 && !p->kids[i].retiring) {
 				p->kids[i].retiring = true;
-				kill(p->kids[i].pid, SIGTERM);
+				kill(p->kids[i].pid, SIGUSR1);
 				return;
 			}
 }
@@ -384,6 +441,8 @@ drain(struct pool *p)
 	struct timespec	 tick = { 0, 100 * 1000000 };
 
 	p->stopping = true;
+	/* No new connections from here on; the queued ones are served. */
+	listen_unlink(p->sock);
 	for (i = 0; i < p->nkids; i++)
 		if (p->kids[i].pid > 0)
 			kill(p->kids[i].pid, SIGTERM);
@@ -405,7 +464,7 @@ drain(struct pool *p)
 }
 
 int
-prefork_run(struct app *app, int listen_fd)
+prefork_run(struct app *app, const struct listen_socket *sock)
 {
 	struct pool	 p;
 	sigset_t	 set;
@@ -416,7 +475,8 @@ prefork_run(struct app *app, int listen_fd)
 
 	memset(&p, 0, sizeof(p));
 	p.app = app;
-	p.listen_fd = listen_fd;
+	p.listen_fd = sock->fd;
+	p.sock = sock;
 	p.nkids = 2 * (size_t)app->cfg.fcgi_children + 1;
 	if ((p.kids = calloc(p.nkids, sizeof(*p.kids))) == NULL)
 		return 1;

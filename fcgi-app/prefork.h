@@ -1,10 +1,12 @@
 /*
  * prefork — the responder pool. The master forks FCGI_CHILDREN responders
  * that share the listening socket, replaces any that die (throttled when they
- * die in a loop), drains on SIGTERM/SIGINT (no new connections; in-flight
- * requests finish) and on SIGHUP re-reads the configuration and replaces the
- * responders one at a time, starting each new one before retiring an old one,
- * so the pool never shrinks and no request is dropped. Signals are taken
+ * die in a loop), drains on SIGTERM/SIGINT (a unix socket is unlinked so no
+ * new connection arrives; in-flight requests finish and the connections
+ * already queued are served) and on SIGHUP re-reads the configuration and
+ * replaces the responders one at a time (SIGUSR1 retires one), starting each
+ * new one before retiring an old one, so the pool never shrinks and no
+ * request is dropped. Signals are taken
  * synchronously with sigtimedwait(): no work happens in a signal handler.
  */
 #ifndef FB_PREFORK_H
@@ -14,7 +16,8 @@
 
 /* Runs the master until it is told to stop. app->cfg is loaded; listen_fd is
  * the FastCGI socket. Returns the process exit status. */
-int	prefork_run(struct app *app, int listen_fd);
+struct listen_socket;
+int	prefork_run(struct app *app, const struct listen_socket *sock);
 /* The body of one responder (also used with FCGI_CHILDREN=0 semantics in
  * tests): serves requests on listen_fd until SIGTERM. Returns exit status. */
 int	responder_run(struct app *app, int listen_fd);

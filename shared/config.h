@@ -24,6 +24,7 @@ struct config {
 	int		 fcgi_children;
 	int		 fcgi_backlog;
 	char		*public_url;
+	char		*app_name;		/* shown in emails and the TOTP issuer */
 	char		*mount_prefix;		/* path of PUBLIC_URL without trailing '/', may be "" */
 	bool		 public_https;
 	char		*jwt_secret;		/* (or NULL) */
@@ -51,10 +52,16 @@ struct config {
 	int		 rl_export_user;	/* per hour */
 	/* jobs */
 	int		 worker_processes;
+	int		 worker_batch;		/* jobs claimed at once per process */
+	int		 worker_lease_seconds;	/* a lost worker's jobs return after this */
+	int		 worker_grace_seconds;	/* SIGTERM: running jobs get this long */
+	int		 worker_poll_seconds;	/* claim even without a NOTIFY this often */
+	int		 worker_backoff_ms;	/* first retry delay; doubles per attempt */
 	/* optional integrations (NULL when unset) */
 	char		*redis_url;
 	char		*smtp_url;
 	char		*mail_from;
+	char		*mail_templates_dir;	/* default "conf/templates" */
 	char		*s3_endpoint;
 	char		*s3_region;
 	char		*s3_bucket;

@@ -7,6 +7,24 @@
 #include "jobs.h"
 #include "log.h"
 
+/* Every kind the product queues, with its limits. */
+static const struct job_kind_info kind_table[] = {
+	{ "email.send",	8,	60 },	/* SMTP: temporary failures retry for hours */
+	{ "noop",	3,	10 },	/* does nothing: queue checks and benchmarks */
+	{ NULL,		JOB_DEFAULT_ATTEMPTS, 300 },
+};
+
+const struct job_kind_info *
+jobs_kind_info(const char *kind)
+{
+	const struct job_kind_info *k;
+
+	for (k = kind_table; k->name != NULL; k++)
+		if (strcmp(k->name, kind) == 0)
+			break;
+	return k;
+}
+
 bool
 jobs_kind_valid(const char *kind)
 {
@@ -36,8 +54,8 @@ jobs_enqueue(struct db *db, const struct job_spec *spec, char id_out[37],
 		return FB_ERR_INVALID;
 	snprintf(prio, sizeof(prio), "%d", spec->priority);
 	snprintf(delay, sizeof(delay), "%d", spec->delay_seconds);
-	snprintf(attempts, sizeof(attempts), "%d",
-	    spec->max_attempts > 0 ? spec->max_attempts : JOB_DEFAULT_ATTEMPTS);
+	snprintf(attempts, sizeof(attempts), "%d", spec->max_attempts > 0 ?
+	    spec->max_attempts : jobs_kind_info(spec->kind)->max_attempts);
 	params[0] = spec->kind;
 	params[1] = spec->payload != NULL ? spec->payload : "{}";
 	params[2] = prio;

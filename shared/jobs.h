@@ -39,7 +39,18 @@ struct job {
 	int	 max_attempts;
 };
 
-/* Queues a job. *created is false when an unfinished job with the same
+/* What a kind of job may take: attempts before it is dead, and how long one
+ * run may last before the worker stops it and retries. */
+struct job_kind_info {
+	const char	*name;		/* (NULL: the defaults of any other kind) */
+	int		 max_attempts;
+	int		 timeout_seconds;
+};
+
+/* The settings of kind (those of unlisted kinds when it is not listed). */
+const struct job_kind_info *jobs_kind_info(const char *kind);
+
+/* Queues a job (max_attempts 0: the kind's). *created is false when an unfinished job with the same
  * unique key exists; id_out (may be NULL) then names that job. */
 enum fb_err	jobs_enqueue(struct db *db, const struct job_spec *spec,
 		    char id_out[37], bool *created);

@@ -2,6 +2,8 @@
  * fastbackctl — the operator's tool.
  *
  *   fastbackctl [--config FILE] migrate status|list|pending|run [NAME] [--dir DIR]
+ *   fastbackctl [--config FILE] jobs list|retry|cancel|stats
+ *   fastbackctl [--config FILE] cron TASK
  *   fastbackctl [--config FILE] config check
  *   fastbackctl config example
  *
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "ctl.h"
 #include "db.h"
 #include "log.h"
 #include "migrate.h"
@@ -21,6 +24,8 @@ usage(void)
 	fprintf(stderr,
 	    "usage: fastbackctl [--config FILE] COMMAND\n"
 	    "  migrate status | list | pending | run [NAME]   [--dir DIR]\n"
+	    "  jobs list [--state S] [--kind K] [--limit N] | retry ID | cancel ID | stats\n"
+	    "  cron TASK                                       (cleanup)\n"
 	    "  config check | example\n");
 	return 2;
 }
@@ -82,6 +87,10 @@ main(int argc, char *argv[])
 	log_setup("fastbackctl", cfg.log_level > FBLOG_WARN ? cfg.log_level : FBLOG_WARN);
 	if (strcmp(argv[i], "migrate") == 0)
 		status = cmd_migrate(&cfg, argc - i - 1, argv + i + 1);
+	else if (strcmp(argv[i], "jobs") == 0)
+		status = ctl_jobs(&cfg, argc - i - 1, argv + i + 1);
+	else if (strcmp(argv[i], "cron") == 0)
+		status = ctl_cron(&cfg, argc - i - 1, argv + i + 1);
 	else if (strcmp(argv[i], "config") == 0 && i + 1 < argc &&
 	    strcmp(argv[i + 1], "check") == 0) {
 		printf("configuration is valid\n");

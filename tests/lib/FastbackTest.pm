@@ -14,6 +14,19 @@ package FastbackTest;
 #     my $s = start_stack(prefix => '/app');   # pool + nginx: $s->{url}
 #     is psql(fresh_database(), 'SELECT 1'), '1';
 #
+# The other web servers run the same way, each with a sed-rewritten copy of
+# its shipped configuration in conf/ (see their subs for the options):
+#     my $a = start_apache(pool => $pool, mode => 'proxy_fcgi');  # or 'fcgid'
+#     my $c = start_caddy(pool => $pool, prefix => '/app');
+#     my $l = start_lighttpd(pool => $pool);
+#     my $e = start_echo();            # a FastCGI echo responder (tests/lib/fcgi-echo)
+#     start_lighttpd(socket => $e->{socket});   # shows what lighttpd sends
+#
+# Sanitizers: when a pool stops (its stop(), or at END), and when Apache
+# stops in fcgid mode (fastback-fcgi's stderr is Apache's error log), the log
+# is scanned for AddressSanitizer, LeakSanitizer and UBSan ("runtime error:")
+# reports; any report fails a test (ok(0)) with the report as diagnostics.
+#
 # Objects returned here are hashes: values are read as $obj->{url}, and every
 # value is also a method ($obj->url); subs are called as $obj->stop or
 # $obj->{stop}->().
@@ -47,11 +60,13 @@ use Time::HiRes qw(sleep time);
 our @EXPORT = qw(
 	free_port shared_pg fresh_database own_pg start_redis start_pool
 	start_nginx start_stack http psql wait_until repo_root build_dir
+	start_apache start_caddy start_lighttpd start_echo
 );
 
 our $ROOT = abs_path(dirname(__FILE__) . '/../..');
 my $MAIN_PID = $$;
 my @CLEANUP;	# subs run in reverse order at END
+my $SANITIZER_FAILED;	# a sanitizer report was found (see _sanitizer_check)
 
 my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
 
@@ -88,6 +103,9 @@ END {
 		while (my $sub = pop @CLEANUP) {
 			eval { $sub->(); 1 } or warn "cleanup: $@";
 		}
+		# A sanitizer report found while stopping fails the test file even
+		# when Test::More has already settled its exit status.
+		$status = 1 if $SANITIZER_FAILED && !$status;
 		$? = $status;
 	}
 }
@@ -452,6 +470,39 @@ sub _can_connect {
 	return 1;
 }
 
+# ---- sanitizer reports ---------------------------------------------------
+
+my $SANITIZER_RE = qr/ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:/;
+my %SANITIZER_SEEN;	# file => bytes already scanned
+
+# Scan the part of $log not scanned before for sanitizer reports; on any,
+# fail a test with the reports (each from its first line, up to 60 lines) as
+# diagnostics. Called when a process that writes to $log has stopped.
+sub _sanitizer_check {
+	my ($what, $log) = @_;
+	my $text = _slurp($log);
+	my $from = $SANITIZER_SEEN{$log} // 0;
+	$from = 0 if $from > length $text;	# truncated or replaced
+	$SANITIZER_SEEN{$log} = length $text;
+	$text = substr $text, $from;
+	return 1 unless $text =~ $SANITIZER_RE;
+	my @lines = split /\n/, $text;
+	my (@report, $left);
+	for my $line (@lines) {
+		$left = 60 if $line =~ $SANITIZER_RE && !$left;
+		next unless $left && $line !~ /^\{/;	# not the JSON log lines between
+		push @report, $line;
+		$left--;
+		last if @report >= 400;
+	}
+	$SANITIZER_FAILED = 1;
+	require Test::More;
+	local $Test::Builder::Level = $Test::Builder::Level + 4;	# $obj->stop
+	Test::More::ok(0, "no sanitizer report from $what in $log");
+	Test::More::diag(join "\n", @report);
+	return 0;
+}
+
 # ---- fastback-fcgi -------------------------------------------------------
 
 # start_pool(NAME => value, ..., option => value, ...)
@@ -525,7 +576,11 @@ sub start_pool {
 	my $st = { name => 'fastback-fcgi' };
 	$st->{pid} = _spawn({ stdin => $listen_sock }, $log, @cmd);
 	close $listen_sock if $listen_sock;	# the child has its own copy
-	my $stop = _once(sub { _terminate($st, 10) });
+	my $stop = _once(sub {
+		my $status = _terminate($st, 10);
+		_sanitizer_check("fastback-fcgi (pid $st->{pid})", $log);
+		return $status;
+	});
 	_at_end($stop);
 
 	if ($opt{wait} // 1) {
@@ -666,6 +721,348 @@ sub start_stack {
 	$pool->{nginx} = $nginx;
 	$pool->{url} = $nginx->{url};
 	return $pool;
+}
+
+# ---- Apache, Caddy, lighttpd ---------------------------------------------
+#
+# Each start_<server> runs the server as a child process in the foreground on
+# 127.0.0.1 with a generated main configuration in a temporary directory (pid,
+# logs, temporary files: nothing system-wide is touched) that includes a
+# rewritten copy of the shipped configuration in conf/. The copy has the
+# placeholder socket /run/fastback/fastback.sock replaced by the test's
+# socket, and the mount chosen: the shipped Apache and Caddy files hold two
+# marked blocks, "#==== A: ..." (the site root, active) and "#==== B: ..."
+# (under /app/, commented out) up to "#==== end ====". For a prefix the copy
+# gets exactly the edit those files tell users to make: A's lines commented
+# out, B's uncommented ("#" directly followed by text or a tab; "##" stays a
+# comment), /app changed to the prefix. lighttpd's file has a variable
+# instead (var.fastback_prefix).
+#
+# Common options, as start_nginx: socket => PATH or pool => $pool (anything
+# with {socket}, such as start_echo()); prefix => '' | '/app'; port => N
+# (default: the pool's http_port, else a free port). Each returns
+# {url, port, dir, pid, stop, error_log, access_log, conf}: url is
+# http://127.0.0.1:port plus the prefix, conf the rewritten copy. Stopped
+# (SIGTERM, by pid) at END.
+
+sub _web_opts {
+	my ($who, $o) = @_;
+	my $socket = $o->{socket} // ($o->{pool} && $o->{pool}{socket});
+	my $port = $o->{port} // ($o->{pool} && $o->{pool}{http_port}) // free_port();
+	my $prefix = $o->{prefix} // '';
+	$prefix =~ s{/+$}{};
+	croak "$who: bad prefix '$prefix'"
+		unless $prefix eq '' || $prefix =~ m{^(/[A-Za-z0-9._~-]+)+$};
+	return ($socket, $port, $prefix);
+}
+
+# The shipped file $file with the placeholder socket replaced, and block A
+# (prefix '') or B (the prefix) chosen; see above.
+sub _shipped_conf {
+	my ($file, $socket, $prefix) = @_;
+	my $text = _slurp("$ROOT/$file");
+	croak "$file not found or empty" unless length $text;
+	if (defined $socket) {
+		$text =~ s{/run/fastback/fastback\.sock}{$socket}g
+			or croak "$file: no /run/fastback/fastback.sock to replace";
+	}
+	return $text if $prefix eq '' || $text !~ /^\s*#==== A:/m;
+	my ($block, %seen) = ('');
+	my @out;
+	for my $line (split /\n/, $text, -1) {
+		if ($line =~ /^\s*#==== ([AB]):/) {
+			$block = $1;
+			$seen{$1}++;
+		} elsif ($line =~ /^\s*#==== end/) {
+			$block = '';
+		} elsif ($block eq 'A') {
+			$line =~ s/^(\s*)(?=[^\s#])/$1#/;
+		} elsif ($block eq 'B') {
+			$line =~ s/^(\s*)#(?=[^ ])/$1/;
+		}
+		push @out, $line;
+	}
+	croak "$file: blocks A and B not found" unless $seen{A} && $seen{B};
+	$text = join "\n", @out;
+	$text =~ s{/app(?![\w.~-])}{$prefix}g;
+	return $text;
+}
+
+# Spawn a web server, wait until it accepts connections on $port. Returns
+# ($st, $stop); $on_stop runs after it has stopped.
+sub _start_web {
+	my ($name, $port, $opt, $logs, $on_stop, @cmd) = @_;
+	my $st = { name => $name };
+	$st->{pid} = _spawn($opt, $logs->[0], @cmd);
+	my $stop = _once(sub {
+		my $status = _terminate($st, 10);
+		$on_stop->() if $on_stop;
+		return $status;
+	});
+	_at_end($stop);
+	my $up = wait_until {
+		defined _reaped($st) || _can_connect("127.0.0.1:$port")
+	} 15;
+	if (!$up || defined _reaped($st)) {
+		$stop->();
+		croak "$name did not start:\n" . join "\n", map { "== $_\n" . _tail($_, 20) } @$logs;
+	}
+	return ($st, $stop);
+}
+
+# A program's path: from PATH, else /usr/sbin or /sbin (not in a non-root
+# PATH on Debian); croaks with the package to install when missing.
+sub _which {
+	my ($name, $package) = @_;
+	for my $d (split(/:/, $ENV{PATH} // ''), '/usr/sbin', '/sbin') {
+		return "$d/$name" if length $d && -x "$d/$name" && !-d _;
+	}
+	croak "$name not found: apt-get install $package";
+}
+
+# The user the web servers' workers run as when the tests run as root.
+sub _www_user {
+	return undef if $> != 0;
+	my @pw = getpwnam('www-data') or return undef;
+	return { name => 'www-data', uid => $pw[2], gid => $pw[3] };
+}
+
+# start_apache(pool => $pool | socket => PATH, mode => 'proxy_fcgi' | 'fcgid',
+#              prefix => '' | '/app', port => N, command => PATH, conf => {..})
+#
+# Apache httpd (`apache2 -DFOREGROUND`, mpm_event, one child) with its own
+# ServerRoot, loading only the modules it needs from /usr/lib/apache2/modules,
+# and a <VirtualHost> that includes a copy of the shipped
+# conf/apache/fastback-proxy-fcgi.conf (mode proxy_fcgi, the default: Apache
+# forwards to the socket) or conf/apache/fastback-fcgid.conf (mode fcgid:
+# Apache starts the program itself with the socket on fd 0; a pool given is
+# only the source of the configuration and is never contacted):
+#   command => PATH   the program mod_fcgid starts (default: fastback-fcgi of
+#                     the build; tests/lib/fcgi-echo shows what Apache sends)
+#   conf => {..}      its configuration, over the pool's (without FCGI_LISTEN
+#                     and FCGI_SOCKET_MODE: the socket is on fd 0;
+#                     FCGI_CHILDREN=1 comes from the shipped file), written
+#                     where Apache's user can read it and passed as
+#                     FASTBACK_CONFIG. ASAN_/UBSAN_/LSAN_OPTIONS are passed on.
+# In fcgid mode the program's stderr is Apache's error log, scanned for
+# sanitizer reports when Apache stops. As root, Apache's children (and the
+# programs mod_fcgid starts) run as www-data.
+sub start_apache {
+	my %o = @_;
+	my $mode = $o{mode} // 'proxy_fcgi';
+	croak "start_apache: mode proxy_fcgi or fcgid, not '$mode'"
+		unless $mode eq 'proxy_fcgi' || $mode eq 'fcgid';
+	my ($socket, $port, $prefix) = _web_opts('start_apache', \%o);
+	croak 'start_apache: socket or pool required' if $mode eq 'proxy_fcgi' && !defined $socket;
+	my $dir = _tempdir();
+	mkdir "$dir/$_" for qw(run logs htdocs);
+	my $user = _www_user();
+	my $mods = '/usr/lib/apache2/modules';
+
+	my ($snippet, @modules, $extra, $vhost_extra) = ('', 'mpm_event', 'authz_core', 'alias');
+	if ($mode eq 'proxy_fcgi') {
+		$snippet = _shipped_conf('conf/apache/fastback-proxy-fcgi.conf', $socket, $prefix);
+		push @modules, 'proxy', 'proxy_fcgi';
+		$extra = '';
+		$vhost_extra = '';
+	} else {
+		$snippet = _shipped_conf('conf/apache/fastback-fcgid.conf', undef, $prefix);
+		push @modules, 'fcgid';
+		croak "$mods/mod_fcgid.so not found: apt-get install libapache2-mod-fcgid"
+			unless -e "$mods/mod_fcgid.so";
+		my $command = $o{command} // _bin('fastback-fcgi');
+		my %conf = %{ ($o{pool} && $o{pool}{conf}) || {} };
+		delete @conf{qw(FCGI_LISTEN FCGI_SOCKET_MODE)};
+		for my $k (keys %{ $o{conf} || {} }) {
+			if (defined $o{conf}{$k}) { $conf{$k} = $o{conf}{$k} } else { delete $conf{$k} }
+		}
+		my $config = "$dir/fastback.conf";
+		_write($config, join '', map { "$_=$conf{$_}\n" } sort keys %conf);
+		chmod 0600, $config;
+		chown $user->{uid}, $user->{gid}, $config if $user;
+		$snippet =~ s{/usr/local/bin/fastback-fcgi}{$command}g
+			or croak 'fastback-fcgid.conf: no /usr/local/bin/fastback-fcgi to replace';
+		$snippet =~ s{/etc/fastback/fastback\.conf}{$config}g
+			or croak 'fastback-fcgid.conf: no /etc/fastback/fastback.conf to replace';
+		mkdir "$dir/fcgid";
+		chown $user->{uid}, $user->{gid}, "$dir/fcgid" if $user;
+		$extra = "FcgidIPCDir $dir/fcgid\nFcgidProcessTableFile $dir/run/fcgid_shm\n";
+		$vhost_extra = join '', map { "\tFcgidInitialEnv $_ \"$ENV{$_}\"\n" }
+			grep { defined $ENV{$_} && length $ENV{$_} } qw(ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS);
+	}
+	_write("$dir/fastback.site.conf", $snippet);
+
+	my $load = join '', map { "LoadModule ${_}_module $mods/mod_$_.so\n" } @modules;
+	my $who = $user ? "User $user->{name}\nGroup $user->{name}\n" : '';
+	my $error_log = "$dir/logs/error.log";
+	my $access_log = "$dir/logs/access.log";
+	_write("$dir/httpd.conf", <<"EOF");
+# generated by tests/lib/FastbackTest.pm
+ServerRoot "$dir"
+DefaultRuntimeDir "$dir/run"
+PidFile "$dir/run/httpd.pid"
+Mutex file:$dir/run default
+$load$who
+ServerName 127.0.0.1
+Listen 127.0.0.1:$port
+ErrorLog "$error_log"
+LogLevel info
+LogFormat "%h \\"%r\\" %>s %b %D" short
+CustomLog "$access_log" short
+DocumentRoot "$dir/htdocs"
+TraceEnable off
+Timeout 60
+StartServers 1
+ServerLimit 1
+ThreadLimit 16
+ThreadsPerChild 16
+MaxRequestWorkers 16
+MinSpareThreads 1
+MaxSpareThreads 16
+$extra
+<VirtualHost 127.0.0.1:$port>
+	ServerName 127.0.0.1
+	DocumentRoot "$dir/htdocs"
+$vhost_extra	Include "$dir/fastback.site.conf"
+</VirtualHost>
+EOF
+
+	my $stderr = "$dir/logs/stderr.log";
+	my ($st, $stop) = _start_web('apache2', $port, {}, [$stderr, $error_log],
+		$mode eq 'fcgid' ? sub { _sanitizer_check('fastback-fcgi under mod_fcgid', $error_log) } : undef,
+		_which('apache2', 'apache2'), '-f', "$dir/httpd.conf", '-DFOREGROUND');
+	return _obj(url => "http://127.0.0.1:$port$prefix", port => $port,
+		dir => $dir, pid => $st->{pid}, stop => $stop, mode => $mode,
+		error_log => $error_log, access_log => $access_log, conf => $snippet);
+}
+
+# start_caddy(pool => $pool | socket => PATH, prefix => '' | '/app', port => N,
+#             trusted_proxies => 'CIDR ...')
+#
+# `caddy run --adapter caddyfile` on a generated Caddyfile: global options
+# (admin off, auto_https off, default_bind 127.0.0.1, HTTP/1.1 only,
+# storage, HOME and XDG_* in the temporary directory) and an import of a copy
+# of the shipped conf/caddy/Caddyfile whose site address example.com is
+# replaced by http://127.0.0.1:port. trusted_proxies (for tests only) is
+# added to its reverse_proxy: Caddy then keeps the client's X-Forwarded-For
+# (and appends the client's address) instead of replacing it.
+sub start_caddy {
+	my %o = @_;
+	my ($socket, $port, $prefix) = _web_opts('start_caddy', \%o);
+	croak 'start_caddy: socket or pool required' unless defined $socket;
+	my $dir = _tempdir();
+	mkdir "$dir/$_" for qw(logs storage home config data);
+
+	my $site = _shipped_conf('conf/caddy/Caddyfile', $socket, $prefix);
+	$site =~ s/^example\.com\s*\{/http:\/\/127.0.0.1:$port {/m
+		or croak 'conf/caddy/Caddyfile: no "example.com {" site to replace';
+	if (defined $o{trusted_proxies}) {
+		$site =~ s/^(\s*)(reverse_proxy\s+\S+\s*\{)$/$1$2\n$1\ttrusted_proxies $o{trusted_proxies}/mg
+			or croak 'conf/caddy/Caddyfile: no reverse_proxy block';
+	}
+	_write("$dir/site.Caddyfile", $site);
+	my $log = "$dir/logs/caddy.log";
+	my $access_log = "$dir/logs/access.log";
+	_write("$dir/Caddyfile", <<"EOF");
+# generated by tests/lib/FastbackTest.pm
+{
+	admin off
+	auto_https off
+	default_bind 127.0.0.1
+	storage file_system $dir/storage
+	servers {
+		protocols h1
+	}
+}
+
+import $dir/site.Caddyfile
+EOF
+
+	my %env = (HOME => "$dir/home", XDG_CONFIG_HOME => "$dir/config",
+		XDG_DATA_HOME => "$dir/data", PATH => $ENV{PATH});
+	my ($st, $stop) = _start_web('caddy', $port, { env => \%env }, [$log], undef,
+		_which('caddy', 'caddy'), 'run', '--config', "$dir/Caddyfile", '--adapter', 'caddyfile');
+	return _obj(url => "http://127.0.0.1:$port$prefix", port => $port,
+		dir => $dir, pid => $st->{pid}, stop => $stop,
+		error_log => $log, access_log => $log, conf => $site);
+}
+
+# start_lighttpd(pool => $pool | socket => PATH, prefix => '' | '/app', port => N)
+#
+# `lighttpd -D -f FILE` with a generated lighttpd.conf (Debian's URL
+# normalisation options; pid, logs and upload directory in the temporary
+# directory; as root it runs as www-data, like Debian's) that includes a copy
+# of the shipped conf/lighttpd/fastback.conf with var.fastback_prefix set to
+# the prefix.
+sub start_lighttpd {
+	my %o = @_;
+	my ($socket, $port, $prefix) = _web_opts('start_lighttpd', \%o);
+	croak 'start_lighttpd: socket or pool required' unless defined $socket;
+	my $dir = _tempdir();
+	mkdir "$dir/$_" for qw(logs htdocs tmp run);
+	my $user = _www_user();
+	# lighttpd opens its logs after dropping privileges.
+	chown $user->{uid}, $user->{gid}, map { "$dir/$_" } qw(tmp logs run) if $user;
+
+	my $snippet = _shipped_conf('conf/lighttpd/fastback.conf', $socket, $prefix);
+	$snippet =~ s/^var\.fastback_prefix\s*=\s*"[^"]*"/var.fastback_prefix = "$prefix"/m
+		or croak 'conf/lighttpd/fastback.conf: no var.fastback_prefix = "..." line';
+	_write("$dir/fastback.conf", $snippet);
+	my $who = $user ? qq{server.username = "$user->{name}"\nserver.groupname = "$user->{name}"\n} : '';
+	my $error_log = "$dir/logs/error.log";
+	my $access_log = "$dir/logs/access.log";
+	_write("$dir/lighttpd.conf", <<"EOF");
+# generated by tests/lib/FastbackTest.pm
+server.modules = ( "mod_access", "mod_accesslog" )
+server.document-root = "$dir/htdocs"
+server.upload-dirs = ( "$dir/tmp" )
+server.errorlog = "$error_log"
+server.pid-file = "$dir/run/lighttpd.pid"
+server.bind = "127.0.0.1"
+server.port = $port
+$who
+accesslog.filename = "$access_log"
+# As Debian's /etc/lighttpd/lighttpd.conf
+server.http-parseopts = (
+	"header-strict" => "enable",
+	"host-strict" => "enable",
+	"host-normalize" => "enable",
+	"url-normalize-unreserved" => "enable",
+	"url-normalize-required" => "enable",
+	"url-ctrls-reject" => "enable",
+	"url-path-2f-decode" => "enable",
+	"url-path-dotseg-remove" => "enable",
+)
+include "$dir/fastback.conf"
+EOF
+
+	my ($st, $stop) = _start_web('lighttpd', $port, {}, ["$dir/logs/stderr.log", $error_log],
+		undef, _which('lighttpd', 'lighttpd'), '-D', '-f', "$dir/lighttpd.conf");
+	return _obj(url => "http://127.0.0.1:$port$prefix", port => $port,
+		dir => $dir, pid => $st->{pid}, stop => $stop,
+		error_log => $error_log, access_log => $access_log, conf => $snippet);
+}
+
+# start_echo(): tests/lib/fcgi-echo, a FastCGI responder that answers every
+# request with JSON of the parameters and body it received (see the script),
+# on a unix socket the harness opens and hands over on fd 0. Stands wherever
+# a pool does (pool => $echo, socket => $echo->{socket}). Returns
+# {socket, command, pid, dir, log, stop}. Stopped at END.
+sub start_echo {
+	my $dir = _tempdir();
+	my $socket = "$dir/echo.sock";
+	my $command = "$ROOT/tests/lib/fcgi-echo";
+	my $l = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => $socket,
+		Listen => 128) or croak "listen $socket: $!";
+	chmod 0666, $socket;
+	my $log = "$dir/echo.log";
+	my $st = { name => 'fcgi-echo' };
+	$st->{pid} = _spawn({ stdin => $l }, $log, $command);
+	close $l;
+	my $stop = _once(sub { _terminate($st, 5) });
+	_at_end($stop);
+	return _obj(socket => $socket, command => $command, pid => $st->{pid},
+		dir => $dir, log => $log, stop => $stop);
 }
 
 # ---- HTTP -------------------------------------------------------------------
