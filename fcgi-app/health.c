@@ -58,6 +58,39 @@ ready_get(struct request *req)
 		resp_header(req, "Retry-After", "5");
 }
 
+/* The queue's numbers come from the database: workers are other processes.
+ * Without the database they are left out; the HTTP metrics still answer. */
+static void
+jobs_metrics(struct db *db, struct buf *out)
+{
+	PGresult	*res;
+	char		 kind[96], outcome[48];
+	int		 i;
+
+	if (db_query(db, &res, "SELECT kind, outcome, count FROM job_counters"
+	    " ORDER BY kind, outcome", 0, NULL) == FB_OK) {
+		buf_puts(out, "# TYPE jobs_total counter\n");
+		for (i = 0; i < PQntuples(res); i++) {
+			metrics_escape(kind, sizeof(kind), db_get(res, i, "kind"));
+			metrics_escape(outcome, sizeof(outcome), db_get(res, i, "outcome"));
+			buf_printf(out, "jobs_total{kind=\"%s\",outcome=\"%s\"} %s\n", kind,
+			    outcome, db_get(res, i, "count"));
+		}
+		PQclear(res);
+	}
+	if (db_query(db, &res, "SELECT"
+	    " count(*) FILTER (WHERE state = 'queued' AND run_at <= now()) AS due,"
+	    " count(*) FILTER (WHERE state = 'queued' AND run_at > now()) AS later,"
+	    " count(*) FILTER (WHERE state = 'running') AS running"
+	    " FROM jobs WHERE state IN ('queued', 'running')", 0, NULL) == FB_OK) {
+		buf_printf(out, "# TYPE jobs_queued gauge\n"
+		    "jobs_queued{due=\"now\"} %s\njobs_queued{due=\"later\"} %s\n"
+		    "# TYPE jobs_running gauge\njobs_running %s\n",
+		    db_get(res, 0, "due"), db_get(res, 0, "later"), db_get(res, 0, "running"));
+		PQclear(res);
+	}
+}
+
 void
 metrics_get(struct request *req)
 {
@@ -72,6 +105,7 @@ metrics_get(struct request *req)
 	metrics_render(&out, names, n);
 	buf_printf(&out, "# TYPE fastback_responders gauge\nfastback_responders %d\n",
 	    req->app->cfg.fcgi_children);
+	jobs_metrics(&req->app->db, &out);
 	if (buf_failed(&out)) {
 		buf_free(&out);
 		resp_error(req, FB_ERR_NOMEM);

@@ -112,6 +112,12 @@ wait_connection(int epfd, const sigset_t *waitmask)
 	for (;;) {
 		if (responder_stop)
 			return false;
+		/* Held access-log lines go out before we idle, not after. */
+		if (log_pending()) {
+			if (epoll_pwait(epfd, &ev, 1, 0, waitmask) > 0)
+				return true;
+			log_flush();
+		}
 		if (epoll_pwait(epfd, &ev, 1, -1, waitmask) > 0)
 			return true;
 		if (errno != EINTR) {
@@ -128,6 +134,7 @@ wait_readable(int fd, const sigset_t *waitmask)
 	struct pollfd	pfd = { .fd = fd, .events = POLLIN };
 
 	for (;;) {
+		log_flush();
 		if (responder_stop)
 			return false;
 		if (ppoll(&pfd, 1, NULL, waitmask) > 0)
@@ -211,6 +218,7 @@ responder_run(struct app *app, int listen_fd)
 		log_msg(FBLOG_ERROR, "responder: FCGX_Init failed");
 		return 1;
 	}
+	log_batch(true);
 	log_msg(FBLOG_DEBUG, "responder ready");
 
 	while (!responder_stop) {
@@ -255,6 +263,7 @@ responder_run(struct app *app, int listen_fd)
 	if (responder_drain)
 		drain_queue(app, &fr, listen_fd);
 	FCGX_Free(&fr, 1);
+	log_flush();
 	close(epfd);
 	db_close(&app->db);
 	if (app->has_kv)

@@ -121,15 +121,57 @@ log_add_num(struct buf *b, const char *key, double value)
 		buf_printf(b, ",\"%s\":%.3f", key, value);
 }
 
+/* Lines held back by log_end() in batching mode; never more than PIPE_BUF
+ * bytes, so one write(2) of them cannot interleave with another process's. */
+static struct {
+	bool	on;
+	char	data[4096];
+	size_t	len;
+} batch;
+
+void
+log_batch(bool on)
+{
+	log_flush();
+	batch.on = on;
+}
+
+bool
+log_pending(void)
+{
+	return batch.len > 0;
+}
+
+void
+log_flush(void)
+{
+	ssize_t	n;
+
+	if (batch.len == 0)
+		return;
+	n = write(STDERR_FILENO, batch.data, batch.len);
+	(void)n;	/* nowhere left to report a failed log write */
+	batch.len = 0;
+}
+
 void
 log_end(struct buf *b)
 {
 	ssize_t	n;
 
 	buf_puts(b, "}\n");
-	if (!buf_failed(b)) {
+	if (buf_failed(b)) {
+		buf_reset(b);
+		return;
+	}
+	if (batch.on && b->len <= sizeof(batch.data)) {
+		if (batch.len + b->len > sizeof(batch.data))
+			log_flush();
+		memcpy(batch.data + batch.len, b->data, b->len);
+		batch.len += b->len;
+	} else {
 		n = write(STDERR_FILENO, b->data, b->len);
-		(void)n;	/* nowhere left to report a failed log write */
+		(void)n;
 	}
 	buf_reset(b);
 }
@@ -185,6 +227,7 @@ log_event(enum fblog_level lvl, json_t *fields)
 	json_decref(line);
 	if (text == NULL)
 		return;
+	log_flush();	/* keep the order of lines */
 	len = strlen(text);
 	text[len] = '\n';	/* replaces the NUL; written by length */
 	n = write(STDERR_FILENO, text, len + 1);

@@ -38,6 +38,15 @@ void	log_add_str(struct buf *b, const char *key, const char *value);
 void	log_add_int(struct buf *b, const char *key, long long value);
 void	log_add_num(struct buf *b, const char *key, double value);
 void	log_end(struct buf *b);
+/*
+ * Batching, for a process that answers requests back to back: log_end()
+ * then keeps lines (up to 4 KiB) until log_flush(), which the process calls
+ * whenever it is about to wait idle. Lines of log_event/log_msg are written
+ * at once, after the held ones.
+ */
+void	log_batch(bool on);
+void	log_flush(void);
+bool	log_pending(void);
 /* To be called in a child after fork(): the pid of log lines is cached. */
 void	log_after_fork(void);
 /* Writes {"msg": formatted text}. */

@@ -583,8 +583,8 @@ mail_format(const struct mail_message *m, struct buf *out)
 		buf_append(&b, buf_str(&qtext), qtext.len);
 		buf_puts(&b, "\r\n");
 	} else {
-		buf_printf(&b, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n"
-		    "\r\n", boundary);
+		buf_printf(&b, "Content-Type: multipart/alternative;\r\n"
+		    " boundary=\"%s\"\r\n\r\n", boundary);
 		/* RFC 2046 §5.1.1: the CRLF before a delimiter belongs to it. */
 		buf_printf(&b, "--%s\r\n", boundary);
 		part_headers(&b, "text/plain");

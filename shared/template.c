@@ -236,6 +236,7 @@ expand(const char *name, enum part part, const char *src, json_t *vars,
 		e = FB_ERR_NOMEM;
 		goto fail;
 	}
+	buf_free(&b);	/* what an empty part allocated */
 	return FB_OK;
 fail:
 	buf_free(&b);

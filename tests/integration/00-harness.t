@@ -225,7 +225,7 @@ subtest 'start_nginx with the shipped snippets' => sub {
 	$r = http(POST => "$ng->{url}/x", body => 'x' x (3 * 1024 * 1024),
 		headers => { 'Content-Type' => 'application/json' });
 	is $r->{status}, 413, 'nginx refuses bodies over 2m';
-	is $r->{json}, undef, 'json is undef for a non-JSON answer';
+	is $r->{json}{code}, 'payload_too_large', "nginx's own 413 is problem+json";
 
 	my $pre = start_nginx(socket => $sock, prefix => '/app');
 	like $pre->{url}, qr{^http://127\.0\.0\.1:\d+/app$}, "prefix mount at $pre->{url}";

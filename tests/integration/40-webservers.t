@@ -6,8 +6,9 @@
 #
 # 1. tests/lib/fcgi-echo behind each server shows exactly what the server
 #    hands over: the Authorization header, REQUEST_URI with the prefix and the
-#    query string intact, the body, no httpoxy, no FCGI_KEEP_CONN (which
-#    would pin a responder to an idle connection).
+#    query string intact, the body (and which bodies are too large), no
+#    httpoxy, no FCGI_KEEP_CONN (which would pin a responder to an idle
+#    connection).
 # 2. fastback behind each server: /health with the security headers and a
 #    request id, a client's X-Request-Id echoed, 404 and 405 as
 #    problem+json, OPTIONS, /metrics from loopback, and the bearer token
@@ -20,6 +21,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 
+use Digest::MD5 qw(md5_hex);
 use Test::More;
 
 use FastbackTest;
@@ -32,17 +34,21 @@ sub have {
 	return grep { -x "$_/$prog" } split(/:/, $ENV{PATH} // ''), '/usr/sbin', '/sbin';
 }
 
-# name, how to start it (socket/pool, prefix, port passed on), what it needs.
+# name, how to start it (socket/pool, prefix, port passed on), what it needs,
+# and what it does with a 3 MiB body (over the shipped limits of 2 MiB).
 my @SERVERS = (
-	{ name => 'nginx', needs => 'nginx', start => \&start_nginx },
-	{ name => 'apache mod_proxy_fcgi', needs => 'apache2',
+	{ name => 'nginx', needs => 'nginx', start => \&start_nginx, big => 413 },
+	# Apache does not apply LimitRequestBody to proxied requests: the body
+	# goes through, and fastback's MAX_BODY_BYTES is the limit.
+	{ name => 'apache mod_proxy_fcgi', needs => 'apache2', big => 200,
 	  start => sub { start_apache(mode => 'proxy_fcgi', @_) } },
-	{ name => 'apache mod_fcgid', needs => 'apache2', fcgid => 1,
+	# FcgidMaxRequestLen: mod_fcgid answers 500 itself.
+	{ name => 'apache mod_fcgid', needs => 'apache2', fcgid => 1, big => 500,
 	  start => sub { start_apache(mode => 'fcgid', @_) } },
 	# trusted_proxies: Caddy keeps the client's X-Forwarded-For (test only).
-	{ name => 'caddy', needs => 'caddy',
+	{ name => 'caddy', needs => 'caddy', big => 413,
 	  start => sub { start_caddy(trusted_proxies => '127.0.0.1/32', @_) } },
-	{ name => 'lighttpd', needs => 'lighttpd', start => \&start_lighttpd },
+	{ name => 'lighttpd', needs => 'lighttpd', start => \&start_lighttpd, big => 413 },
 );
 for my $s (@SERVERS) {
 	$s->{missing} = "$s->{needs} is not installed" unless have($s->{needs});
@@ -110,6 +116,22 @@ for my $s (@SERVERS) {
 			is $r->{json}{stdin}, '{"a":[1,2]}', 'the body arrives';
 			is_deeply $r->{json}{params}{CONTENT_TYPE}, ['application/json'], 'CONTENT_TYPE';
 			is_deeply $r->{json}{params}{CONTENT_LENGTH}, ['11'], 'CONTENT_LENGTH';
+
+			# Bodies up to just above MAX_BODY_BYTES (1 MiB) reach fastback,
+			# which answers 413 problem+json itself.
+			my $body = 'b' x (1.5 * 1024 * 1024);
+			$r = http(POST => "$w->{url}/upload", body => $body,
+				headers => { 'Content-Type' => 'application/json' });
+			is $r->{status}, 200, 'a 1.5 MiB body is passed on';
+			is $r->{json}{stdin_md5}, md5_hex($body), '... whole';
+			$r = http(POST => "$w->{url}/upload", body => $body x 2,
+				headers => { 'Content-Type' => 'application/json' });
+			is $r->{status}, $s->{big}, "a 3 MiB body: $s->{big}";
+			if ($s->{big} == 200) {
+				is $r->{json}{stdin_md5}, md5_hex($body x 2), '... passed on whole';
+			} else {
+				ok !($r->{json} && exists $r->{json}{stdin_md5}), '... not passed on';
+			}
 			$w->stop;
 		};
 	}
