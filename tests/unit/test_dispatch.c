@@ -49,8 +49,10 @@ app_setup(const char *first, ...)
 	size_t		 i, len;
 	FILE		*f;
 
-	if (app_loaded)
+	if (app_loaded) {
+		db_close(&app.db);	/* handlers may have connected */
 		config_free(&app.cfg);
+	}
 	memset(&app, 0, sizeof(app));
 	for (i = 0; i < sizeof(config_vars) / sizeof(config_vars[0]); i++)
 		unsetenv(config_vars[i]);
@@ -1011,7 +1013,7 @@ test_finish(void)
 	go(&r, "GET", "/q\"x\\y\x01z", NULL);
 	dispatch_finish(&r.req, (long)r.req.resp.body.len);
 	done(&r);
-	log_setup("test_dispatch", FBLOG_WARN);
+	log_setup("test_dispatch", FBLOG_ERROR);
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);
@@ -1067,10 +1069,180 @@ test_finish(void)
 	buf_free(&out);
 }
 
+/* ---- the JSON body stages, through a route that takes one --------------- */
+
+static int echo_calls;
+
+/* Answers the parsed body back, so the test sees what the handler got. */
+static void
+echo_handler(struct request *req)
+{
+	echo_calls++;
+	resp_json(req, 200, json_incref(req->json));
+}
+
+static const struct field echo_inputs[] = {
+	{ "name", FIELD_STRING, true, 1, 20 },
+	{ "age", FIELD_INT, false, 0, 150 },
+	{ "email", FIELD_EMAIL, false, 0, 0 },
+	FIELD_END
+};
+
+static const struct route json_routes[] = {
+	{ M_POST | M_PUT, "/things", echo_handler, AUTH_NONE, echo_inputs,
+	  ROUTE_JSON_BODY, "echo" },
+	{ M_GET, "/things/{id}", echo_handler, AUTH_NONE, NULL, 0, "get" },
+};
+
+/* POSTs body (len bytes) to /things with ctype (or none). */
+static void
+post(struct run *r, const char *ctype, const char *body, size_t len)
+{
+	char	 cl[32];
+	size_t	 n = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->env[n++] = strdup("REQUEST_METHOD=POST");
+	r->env[n++] = strdup("REQUEST_URI=/things");
+	snprintf(cl, sizeof(cl), "CONTENT_LENGTH=%zu", len);
+	r->env[n++] = strdup(cl);
+	if (ctype != NULL && asprintf(&r->env[n++], "CONTENT_TYPE=%s", ctype) < 0)
+		bail_out("asprintf");
+	r->env[n] = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (r->env[i] == NULL)
+			bail_out("strdup");
+	request_init(&r->req, &app, r->env, NULL);
+	r->req.test_body = body;
+	r->req.test_body_len = len;
+	dispatch_table(&r->req, json_routes, sizeof(json_routes) / sizeof(json_routes[0]));
+	r->text = response_format(&r->req);
+	if (r->req.resp.body.len > 0)
+		r->json = json_loadb(r->req.resp.body.data, r->req.resp.body.len, 0, NULL);
+}
+
+static void
+post_str(struct run *r, const char *ctype, const char *body)
+{
+	post(r, ctype, body, strlen(body));
+}
+
+static void
+test_json_stages(void)
+{
+	struct run	 r;
+	json_t		*errs;
+	char		*deep;
+	size_t		 i, depth = 100000;
+	static const char nul_body[] = "{\"name\":\"a\0b\"}";
+
+	app_setup(NULL);
+	echo_calls = 0;
+
+	post_str(&r, "application/json", "{\"name\":\"Zoë\",\"age\":30}");
+	is_int(r.req.resp.status, 200, "a valid body reaches the handler");
+	is_str(jstr(r.json, "name"), "Zoë", "typed value seen by the handler");
+	done(&r);
+	post_str(&r, "application/json; charset=utf-8", "{\"name\":\"x\"}");
+	is_int(r.req.resp.status, 200, "charset=utf-8 is fine");
+	done(&r);
+	post_str(&r, "Application/JSON ; charset=\"UTF-8\"", "{\"name\":\"x\"}");
+	is_int(r.req.resp.status, 200, "media type and charset are case-insensitive");
+	done(&r);
+
+	post_str(&r, "text/plain", "{\"name\":\"x\"}");
+	is_problem(&r, 415, "unsupported_media_type", "text/plain body");
+	done(&r);
+	post_str(&r, NULL, "{\"name\":\"x\"}");
+	is_problem(&r, 415, "unsupported_media_type", "no Content-Type");
+	done(&r);
+	post_str(&r, "application/json; charset=latin1", "{\"name\":\"x\"}");
+	is_problem(&r, 415, "unsupported_media_type", "another charset");
+	done(&r);
+	post_str(&r, "application/jsonx", "{\"name\":\"x\"}");
+	is_problem(&r, 415, "unsupported_media_type", "application/jsonx");
+	done(&r);
+
+	post_str(&r, "application/json", "{\"name\":");
+	is_problem(&r, 400, "invalid_json", "truncated JSON");
+	ok(strstr(r.text, "line 1") != NULL, "the detail gives the position");
+	done(&r);
+	post_str(&r, "application/json", "{\"name\":\"secret-pass\" oops}");
+	is_problem(&r, 400, "invalid_json", "garbage after a value");
+	ok(strstr(r.text, "secret-pass") == NULL && strstr(r.text, "oops") == NULL,
+	    "the answer does not quote the body");
+	done(&r);
+	post(&r, "application/json", nul_body, sizeof(nul_body) - 1);
+	is_problem(&r, 400, "invalid_json", "a raw NUL byte");
+	done(&r);
+	post_str(&r, "application/json", "{\"name\":\"a\\u0000b\"}");
+	is_problem(&r, 400, "invalid_json", "an escaped NUL");
+	done(&r);
+	post_str(&r, "application/json", "{\"name\":\"\xc3\x28\"}");
+	is_problem(&r, 400, "invalid_json", "invalid UTF-8 in a string");
+	done(&r);
+	post_str(&r, "application/json", "{\"name\":\"\\ud800\"}");
+	is_problem(&r, 400, "invalid_json", "a lone surrogate");
+	done(&r);
+	post_str(&r, "application/json", "{\"name\":\"a\",\"name\":\"b\"}");
+	is_problem(&r, 400, "invalid_json", "duplicate keys");
+	done(&r);
+	post_str(&r, "application/json", "[\"name\"]");
+	is_problem(&r, 400, "invalid_json", "an array, not an object");
+	done(&r);
+	post_str(&r, "application/json", "\"name\"");
+	is_problem(&r, 400, "invalid_json", "a bare string");
+	done(&r);
+	post_str(&r, "application/json", "{\"age\":123456789012345678901234567890}");
+	is_problem(&r, 400, "invalid_json", "an integer too big");
+	done(&r);
+
+	if ((deep = malloc(depth * 2 + 16)) == NULL)
+		bail_out("malloc");
+	strcpy(deep, "{\"name\":");
+	for (i = 0; i < depth; i++)
+		deep[8 + i] = '[';
+	for (i = 0; i < depth; i++)
+		deep[8 + depth + i] = ']';
+	strcpy(deep + 8 + 2 * depth, "}");
+	post_str(&r, "application/json", deep);
+	is_problem(&r, 400, "invalid_json", "100000-deep nesting");
+	done(&r);
+	free(deep);
+
+	post_str(&r, "application/json", "{\"name\":42,\"age\":\"x\",\"email\":\"nope\","
+	    "\"extra\":true}");
+	is_problem(&r, 422, "validation_failed", "every field wrong");
+	errs = json_object_get(r.json, "errors");
+	is_int(json_array_size(errs), 4, "four field errors in one answer");
+	is_str(jstr(r.json, "detail"), "4 fields are invalid", "detail counts them");
+	for (i = 0; i < json_array_size(errs); i++)
+		ok(jstr(json_array_get(errs, i), "field") != NULL &&
+		    jstr(json_array_get(errs, i), "message") != NULL,
+		    "error %zu names its field and says why", i);
+	done(&r);
+	post_str(&r, "application/json", "{}");
+	is_problem(&r, 422, "validation_failed", "a required field missing");
+	is_str(jstr(json_array_get(json_object_get(r.json, "errors"), 0), "field"), "name",
+	    "names the missing field");
+	done(&r);
+	post(&r, NULL, "", 0);
+	is_problem(&r, 422, "validation_failed", "no body at all: as {}");
+	done(&r);
+	post_str(&r, "application/json", "{\"name\":\"123456789012345678901\"}");
+	is_problem(&r, 422, "validation_failed", "a string over its length");
+	done(&r);
+	post_str(&r, "application/json", "{\"name\":\"a\\u0007b\"}");
+	is_problem(&r, 422, "validation_failed", "a control character");
+	done(&r);
+
+	is_int(echo_calls, 3, "the handler ran for the valid bodies only");
+}
+
 int
 main(void)
 {
-	log_setup("test_dispatch", FBLOG_WARN);
+	log_setup("test_dispatch", FBLOG_ERROR);
 	if (metrics_init() != FB_OK)
 		bail_out("metrics_init");
 	test_health();
@@ -1088,7 +1260,9 @@ main(void)
 	test_body();
 	test_validation_answer();
 	test_json_parser();
+	test_json_stages();
 	test_finish();
+	db_close(&app.db);
 	if (app_loaded)
 		config_free(&app.cfg);
 	app_loaded = false;
