@@ -61,6 +61,7 @@ WORKER_SRC = \
 CTL_SRC = \
 	workers/ctl_cron.c \
 	workers/ctl_jobs.c \
+	workers/ctl_mail.c \
 	workers/fastbackctl.c
 
 SHARED_OBJ = $(SHARED_SRC:%.c=$(OUT)/obj/%.o) $(OUT)/obj/schema_embed.o

@@ -254,7 +254,11 @@ template_render(const char *dir, const char *name, json_t *vars,
 	enum fb_err	 e;
 
 	memset(out, 0, sizeof(*out));
-	if (dir == NULL || !template_name_valid(name)) {
+	if (dir == NULL) {
+		log_msg(FBLOG_ERROR, "template: no template directory");
+		return FB_ERR_INVALID;
+	}
+	if (!template_name_valid(name)) {
 		log_msg(FBLOG_ERROR, "template: invalid name \"%.80s\" (want [a-z0-9_-]{1,%d})",
 		    name != NULL ? name : "(null)", TEMPLATE_NAME_MAX);
 		return FB_ERR_INVALID;

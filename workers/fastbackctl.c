@@ -4,6 +4,7 @@
  *   fastbackctl [--config FILE] migrate status|list|pending|run [NAME] [--dir DIR]
  *   fastbackctl [--config FILE] jobs list|retry|cancel|stats
  *   fastbackctl [--config FILE] cron TASK
+ *   fastbackctl [--config FILE] mail test ADDRESS
  *   fastbackctl [--config FILE] config check
  *   fastbackctl config example
  *
@@ -26,6 +27,7 @@ usage(void)
 	    "  migrate status | list | pending | run [NAME]   [--dir DIR]\n"
 	    "  jobs list [--state S] [--kind K] [--limit N] | retry ID | cancel ID | stats\n"
 	    "  cron TASK                                       (cleanup)\n"
+	    "  mail test ADDRESS\n"
 	    "  config check | example\n");
 	return 2;
 }
@@ -91,6 +93,8 @@ main(int argc, char *argv[])
 		status = ctl_jobs(&cfg, argc - i - 1, argv + i + 1);
 	else if (strcmp(argv[i], "cron") == 0)
 		status = ctl_cron(&cfg, argc - i - 1, argv + i + 1);
+	else if (strcmp(argv[i], "mail") == 0)
+		status = ctl_mail(&cfg, argc - i - 1, argv + i + 1);
 	else if (strcmp(argv[i], "config") == 0 && i + 1 < argc &&
 	    strcmp(argv[i + 1], "check") == 0) {
 		printf("configuration is valid\n");

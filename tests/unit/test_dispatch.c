@@ -1098,7 +1098,7 @@ static const struct route json_routes[] = {
 static void
 post(struct run *r, const char *ctype, const char *body, size_t len)
 {
-	char	 cl[32];
+	char	 cl[48];
 	size_t	 n = 0;
 
 	memset(r, 0, sizeof(*r));
