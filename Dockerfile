@@ -26,7 +26,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
 COPY --from=build /src/build/fastback-fcgi /src/build/fastback-worker \
 	/src/build/fastbackctl /usr/local/bin/
 COPY conf/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+COPY conf/templates /usr/local/share/fastback/templates
 USER fastback
-ENV FCGI_LISTEN=0.0.0.0:9000
+ENV FCGI_LISTEN=0.0.0.0:9000 \
+    MAIL_TEMPLATES_DIR=/usr/local/share/fastback/templates
 EXPOSE 9000
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/docker-entrypoint.sh"]

@@ -133,8 +133,12 @@ stop:
 
 check: deps
 	$(MAKE) ASAN=1 all
-	$(MAKE) all
+	$(MAKE) valgrind
 	FASTBACK_BUILD=build/asan scripts/run-tests
+
+# The unit tests of the release build under valgrind (leaks are errors).
+valgrind: all
+	prove --exec 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect' $(wildcard build/tests/test_*)
 
 bench: all
 	scripts/bench
@@ -142,5 +146,5 @@ bench: all
 clean:
 	rm -rf build shared/libfastback.a
 
-.PHONY: all deps run stop check bench clean
+.PHONY: all deps run stop check valgrind bench clean
 -include $(shell find build -name '*.d' 2>/dev/null)
