@@ -31,6 +31,15 @@ struct config {
 	char		*jwt_private_key_file;	/* (or NULL) */
 	char		*jwt_issuer;		/* defaults to public_url */
 	char		*jwt_audience;
+	char		*jwt_kid;		/* (or NULL: derived from the key) */
+	char		*jwt_previous_secret;	/* still verifies, never signs (or NULL) */
+	char		*jwt_previous_key_file;	/* the same for EdDSA (or NULL) */
+	int		 access_token_ttl;	/* seconds */
+	int		 refresh_token_ttl;	/* seconds */
+	int		 session_max_age;	/* seconds */
+	int		 argon2_memory_kib;
+	int		 argon2_iterations;
+	int		 argon2_parallelism;
 	char		*encryption_keys;	/* (or NULL) */
 	char		*cors_origins;		/* (or NULL) */
 	char		**cors_list;		/* parsed origins */
@@ -50,6 +59,7 @@ struct config {
 	int		 rl_login_failures;	/* per (IP, email) per 15 min */
 	int		 rl_payment_user;
 	int		 rl_export_user;	/* per hour */
+	int		 rl_account_failures;	/* failed logins per account per hour before slowing */
 	/* jobs */
 	int		 worker_processes;
 	int		 worker_batch;		/* jobs claimed at once per process */
