@@ -2,7 +2,7 @@
 # build/asan/ with AddressSanitizer and UBSan; `make check` tests the ASan build.
 
 CC      ?= cc
-PKGS     = fcgi libpq jansson openssl hiredis libcurl
+PKGS     = fcgi libpq jansson openssl hiredis libcurl libargon2 libcrypt
 
 ifeq ($(ASAN),1)
 OUT      = build/asan
@@ -20,37 +20,54 @@ HARDEN   = -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) -MMD -MP \
            -Ishared -Iworkers $(shell pkg-config --cflags $(PKGS))
 LDFLAGS += -pie -Wl,-z,relro,-z,now $(OPT)
-LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lzxcvbn -lm
 
 SHARED_SRC = \
+	shared/audit.c \
 	shared/b64.c \
 	shared/buf.c \
 	shared/config.c \
+	shared/cursor.c \
 	shared/db.c \
 	shared/err.c \
+	shared/invitations.c \
 	shared/ipaddr.c \
 	shared/jobs.c \
+	shared/jwt.c \
 	shared/kv.c \
 	shared/log.c \
+	shared/mailtoken.c \
 	shared/mail.c \
 	shared/metrics.c \
 	shared/migrate.c \
+	shared/outbox.c \
+	shared/password.c \
 	shared/problem.c \
 	shared/rand.c \
+	shared/ratelimit.c \
+	shared/sessions.c \
 	shared/template.c \
+	shared/token.c \
+	shared/users.c \
 	shared/validate.c
 
 # Everything of the responder but main(), so unit tests can link it.
 FCGI_SRC = \
+	fcgi-app/admin.c \
+	fcgi-app/app.c \
+	fcgi-app/auth.c \
 	fcgi-app/dispatch.c \
 	fcgi-app/health.c \
+	fcgi-app/invitations.c \
 	fcgi-app/listen.c \
+	fcgi-app/me.c \
 	fcgi-app/openapi.c \
 	fcgi-app/prefork.c \
 	fcgi-app/request.c \
 	fcgi-app/response.c \
 	fcgi-app/router.c \
-	fcgi-app/routes.c
+	fcgi-app/routes.c \
+	fcgi-app/session.c
 
 # Everything of fastback-worker but main(), so the test worker can link it.
 WORKER_SRC = \

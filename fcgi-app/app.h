@@ -7,10 +7,14 @@
 #define FB_APP_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "db.h"
+#include "jwt.h"
 #include "kv.h"
+#include "password.h"
+#include "ratelimit.h"
 
 struct app {
 	struct config	 cfg;
@@ -18,6 +22,14 @@ struct app {
 	struct db	 db;
 	struct kv	 kv;
 	bool		 has_kv;	/* REDIS_URL is set */
+	struct jwt_keyring jwt;		/* loaded with the configuration */
+	struct password_params pw;
+	struct ratelimit rl;		/* Redis when configured, else PostgreSQL */
 };
+
+/* Loads what the configuration names (the token keys); after config_load.
+ * Writes one line to errs and returns -1 on failure. */
+int	app_load_keys(struct app *app, FILE *errs);
+void	app_free_keys(struct app *app);
 
 #endif

@@ -8,6 +8,7 @@
 #include "metrics.h"
 #include "problem.h"
 #include "routes.h"
+#include "session.h"
 
 /* Headers a browser may send cross-origin (preflight answer). */
 #define CORS_ALLOW_HEADERS "Authorization, Content-Type, Idempotency-Key, " \
@@ -145,6 +146,26 @@ parse_json_body(struct request *req)
 	return true;
 }
 
+/* api.md's per-IP tiers: general (RATE_LIMIT_GENERAL_IP a minute) and, for
+ * the sign-in routes, auth (RATE_LIMIT_AUTH_IP a minute). */
+static bool
+ip_limits(struct request *req)
+{
+	const struct config *c = &req->app->cfg;
+	char	key[96];
+
+	if ((req->route->flags & ROUTE_NO_LIMIT) || req->client_ip[0] == '\0')
+		return true;
+	snprintf(key, sizeof(key), "gen:ip:%s", req->client_ip);
+	if (!limit_hit(req, key, c->rl_general_ip, 60))
+		return false;
+	if (req->route->flags & ROUTE_AUTH_LIMIT) {
+		snprintf(key, sizeof(key), "auth:ip:%s", req->client_ip);
+		return limit_hit(req, key, c->rl_auth_ip, 60);
+	}
+	return true;
+}
+
 static bool
 authorised(struct request *req)
 {
@@ -168,6 +189,21 @@ authorised(struct request *req)
 		resp_problem(req, 401, "unauthorized",
 		    "send METRICS_TOKEN as a bearer token, or ask from loopback");
 		return false;
+	case AUTH_USER:
+	case AUTH_ADMIN:
+		if (!auth_authenticate(req))
+			return false;
+		if (req->route->auth == AUTH_ADMIN && strcmp(req->user.role, "admin") != 0) {
+			resp_problem(req, 403, "forbidden", "this needs an administrator");
+			return false;
+		}
+		/* api.md: 600 requests a minute per user. */
+		if (!(req->route->flags & ROUTE_NO_LIMIT)) {
+			char key[80];
+			snprintf(key, sizeof(key), "gen:user:%s", req->user.id);
+			return limit_hit(req, key, req->app->cfg.rl_general_user, 60);
+		}
+		return true;
 	}
 	return false;
 }
@@ -211,6 +247,8 @@ dispatch_table(struct request *req, const struct route *table, size_t n)
 	}
 	req->route = &table[idx];
 	req->route_id = idx;
+	if (!ip_limits(req))
+		return;
 	if (req->route->flags & (ROUTE_JSON_BODY | ROUTE_RAW_BODY)) {
 		if (!request_read_body(req))
 			return;

@@ -47,7 +47,12 @@ main(int argc, char *argv[])
 	if (config_load(&app.cfg, app.config_file, stderr) != 0)
 		return 2;
 	log_setup("fastback-fcgi", app.cfg.log_level);
+	if (app_load_keys(&app, stderr) != 0) {
+		config_free(&app.cfg);
+		return 2;
+	}
 	if (check_only) {
+		app_free_keys(&app);
 		printf("configuration is valid\n");
 		config_free(&app.cfg);
 		return 0;
@@ -55,15 +60,18 @@ main(int argc, char *argv[])
 	if (app.cfg.fcgi_listen != NULL) {
 		if (listen_open(app.cfg.fcgi_listen, app.cfg.fcgi_socket_mode,
 		    app.cfg.fcgi_backlog, &sock, stderr) != 0) {
+			app_free_keys(&app);
 			config_free(&app.cfg);
 			return 2;
 		}
 	} else if (listen_inherited(stderr) != 0) {
+		app_free_keys(&app);
 		config_free(&app.cfg);
 		return 2;
 	}	/* else fd 0, which sock (zeroed) already names */
 	status = prefork_run(&app, &sock);
 	listen_close(&sock);
+	app_free_keys(&app);
 	config_free(&app.cfg);
 	return status;
 }

@@ -209,6 +209,9 @@ responder_run(struct app *app, int listen_fd)
 		if (kv_open(&app->kv, app->cfg.redis_url) == FB_ERR_NOMEM)
 			return 1;
 	}
+	memset(&app->rl, 0, sizeof(app->rl));
+	app->rl.kv = app->has_kv ? &app->kv : NULL;
+	app->rl.db = &app->db;
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
 	    epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd, &ev) != 0) {
 		log_msg(FBLOG_ERROR, "responder: epoll: %s", strerror(errno));
@@ -428,6 +431,22 @@ reload(struct pool *p)
 		memset(grown + p->nkids, 0, (want - p->nkids) * sizeof(*grown));
 		p->kids = grown;
 		p->nkids = want;
+	}
+	{
+		struct app	probe;
+
+		/* The new keys must load before anything is replaced. */
+		memset(&probe, 0, sizeof(probe));
+		probe.cfg = fresh;
+		if (app_load_keys(&probe, stderr) != 0) {
+			log_msg(FBLOG_ERROR, "prefork: SIGHUP: the new token keys do not "
+			    "load; keeping the running configuration");
+			config_free(&fresh);
+			return false;
+		}
+		app_free_keys(p->app);
+		p->app->jwt = probe.jwt;
+		p->app->pw = probe.pw;
 	}
 	config_free(&p->app->cfg);
 	p->app->cfg = fresh;

@@ -187,6 +187,28 @@ parse_query(struct request *req, const char *q)
 }
 
 bool
+request_page(struct request *req, int *limit, const char **cursor)
+{
+	const char	*l = request_query(req, "limit");
+	char		*end;
+	long		 n;
+
+	*limit = 20;
+	*cursor = request_query(req, "cursor");
+	if (*cursor != NULL && **cursor == '\0')
+		*cursor = NULL;
+	if (l == NULL)
+		return true;
+	n = isdigit((unsigned char)*l) ? strtol(l, &end, 10) : 0;
+	if (n < 1 || n > 100 || *end != '\0' || strlen(l) > 3) {
+		resp_problem(req, 400, "bad_request", "limit must be an integer from 1 to 100");
+		return false;
+	}
+	*limit = (int)n;
+	return true;
+}
+
+bool
 request_parse_target(struct request *req)
 {
 	const struct config *c = &req->app->cfg;

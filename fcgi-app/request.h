@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "ipaddr.h"
 #include "router.h"
+#include "users.h"
 
 #define REQUEST_ID_MAX		64	/* longest X-Request-Id we echo */
 #define REQUEST_PATH_MAX	4096	/* longer paths get 414 */
@@ -69,6 +70,9 @@ struct request {
 	struct buf	 body;
 	json_t		*json;			/* parsed body (or NULL) */
 	char		 user_id[37];		/* "" when anonymous */
+	struct user	 user;			/* the caller (AUTH_USER routes) */
+	char		 session_id[37];	/* the caller's session */
+	char		 amr[64];		/* its amr claim, JSON array text */
 
 	struct timespec	 started;
 	struct response	 resp;
@@ -84,6 +88,9 @@ const char	*request_path_param(const struct request *req, const char *name);
 /* A decoded query parameter (the first of that name), or NULL. */
 const char	*request_query(const struct request *req, const char *name);
 
+/* api.md lists: ?limit= (1 to 100, default 20) into *limit and ?cursor= into
+ * *cursor (or NULL). On a malformed limit answers 400 and returns false. */
+bool		 request_page(struct request *req, int *limit, const char **cursor);
 /* Parses the path and query. On failure the response is set (400/414). */
 bool		 request_parse_target(struct request *req);
 /* Picks the request id and the client address. */

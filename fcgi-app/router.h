@@ -25,10 +25,14 @@ enum http_method {
 enum route_auth {
 	AUTH_NONE,		/* anyone */
 	AUTH_METRICS,		/* METRICS_TOKEN bearer, or a loopback client */
+	AUTH_USER,		/* a valid access token of a live session */
+	AUTH_ADMIN,		/* the same, of a user with role admin */
 };
 
 #define ROUTE_JSON_BODY		0x1	/* takes a JSON object checked against inputs */
 #define ROUTE_RAW_BODY		0x2	/* takes a body the handler reads itself */
+#define ROUTE_AUTH_LIMIT	0x4	/* the auth tier: RATE_LIMIT_AUTH_IP per IP */
+#define ROUTE_NO_LIMIT		0x8	/* outside the general per-IP/per-user limits */
 
 struct request;
 typedef void (*route_handler)(struct request *);

@@ -1,21 +1,74 @@
 #include "routes.h"
 
 /* Literal routes before parameterised ones: the first match wins. */
+#define J	ROUTE_JSON_BODY
+#define AL	ROUTE_AUTH_LIMIT
+#define NL	ROUTE_NO_LIMIT
+
+/* Literal routes before parameterised ones: the first match wins. */
 const struct route routes[] = {
-	{ M_GET, "/health", health_get, AUTH_NONE, NULL, 0,
+	{ M_GET, "/health", health_get, AUTH_NONE, NULL, NL,
 	  "Liveness: answers without touching any dependency" },
-	{ M_GET, "/ready", ready_get, AUTH_NONE, NULL, 0,
+	{ M_GET, "/ready", ready_get, AUTH_NONE, NULL, NL,
 	  "Readiness: PostgreSQL and Redis with latency" },
-	{ M_GET, "/metrics", metrics_get, AUTH_METRICS, NULL, 0,
+	{ M_GET, "/metrics", metrics_get, AUTH_METRICS, NULL, NL,
 	  "Prometheus metrics of the whole pool" },
-	{ M_GET, "/api/openapi.json", openapi_get, AUTH_NONE, NULL, 0,
+	{ M_GET, "/api/openapi.json", openapi_get, AUTH_NONE, NULL, NL,
 	  "This OpenAPI 3.1 document" },
-	{ M_GET, "/api/docs", docs_get, AUTH_NONE, NULL, 0,
+	{ M_GET, "/api/docs", docs_get, AUTH_NONE, NULL, NL,
 	  "HTML page rendering the OpenAPI document" },
-	{ M_GET, "/api/docs.js", docs_js_get, AUTH_NONE, NULL, 0,
+	{ M_GET, "/api/docs.js", docs_js_get, AUTH_NONE, NULL, NL,
 	  "Script of the documentation page" },
-	{ M_GET, "/.well-known/jwks.json", jwks_get, AUTH_NONE, NULL, 0,
+	{ M_GET, "/.well-known/jwks.json", jwks_get, AUTH_NONE, NULL, NL,
 	  "Public keys of asymmetric token signing" },
+
+	{ M_POST, "/api/auth/register", auth_register, AUTH_NONE, auth_register_in, J | AL,
+	  "Create an account; a verification email follows (202 whatever the address)" },
+	{ M_POST, "/api/auth/verify-email", auth_verify_email, AUTH_NONE, auth_token_in, J | AL,
+	  "Confirm an address with the emailed token" },
+	{ M_POST, "/api/auth/resend-verification", auth_resend_verification, AUTH_NONE,
+	  auth_email_in, J | AL, "Send the verification email again (202 always)" },
+	{ M_POST, "/api/auth/login", auth_login, AUTH_NONE, auth_login_in, J | AL,
+	  "Sign in with email and password: Tokens" },
+	{ M_POST, "/api/auth/refresh", auth_refresh, AUTH_NONE, auth_refresh_in, J | AL,
+	  "Rotate a refresh token: Tokens" },
+	{ M_POST, "/api/auth/logout", auth_logout, AUTH_USER, auth_logout_in, J,
+	  "End the current session" },
+	{ M_GET, "/api/auth/sessions", auth_sessions_list, AUTH_USER, NULL, 0,
+	  "The caller's live sessions" },
+	{ M_DELETE, "/api/auth/sessions", auth_sessions_delete_others, AUTH_USER, NULL, 0,
+	  "End every session but the current one" },
+	{ M_DELETE, "/api/auth/sessions/{id}", auth_session_delete, AUTH_USER, NULL, 0,
+	  "End one session" },
+	{ M_POST, "/api/auth/change-password", auth_change_password, AUTH_USER,
+	  auth_change_password_in, J, "Change the password; other sessions end" },
+	{ M_POST, "/api/auth/forgot-password", auth_forgot_password, AUTH_NONE, auth_email_in,
+	  J | AL, "Email a password-reset link (202 always)" },
+	{ M_POST, "/api/auth/reset-password", auth_reset_password, AUTH_NONE,
+	  auth_reset_password_in, J | AL, "Set a new password with the emailed token" },
+
+	{ M_POST, "/api/invitations/accept", invitation_accept, AUTH_NONE, invitation_accept_in,
+	  J | AL, "Accept an invitation: creates the account, Tokens" },
+	{ M_POST, "/api/invitations", invitation_create, AUTH_ADMIN, invitation_create_in, J,
+	  "Invite someone by email" },
+	{ M_GET, "/api/invitations", invitation_list, AUTH_ADMIN, NULL, 0,
+	  "Pending invitations" },
+	{ M_DELETE, "/api/invitations/{id}", invitation_delete, AUTH_ADMIN, NULL, 0,
+	  "Revoke an invitation" },
+
+	{ M_GET, "/api/me/export", me_export, AUTH_USER, NULL, 0,
+	  "Everything stored about the caller, as a download" },
+	{ M_GET, "/api/me", me_get, AUTH_USER, NULL, 0, "The caller" },
+	{ M_PATCH, "/api/me", me_patch, AUTH_USER, me_patch_in, J, "Rename the caller" },
+	{ M_DELETE, "/api/me", me_delete, AUTH_USER, me_delete_in, J,
+	  "Delete the caller's account and everything it owns" },
+
+	{ M_GET, "/api/admin/users", admin_users_list, AUTH_ADMIN, NULL, 0,
+	  "Users, newest first; ?q= searches email and name" },
+	{ M_PATCH, "/api/admin/users/{id}", admin_user_patch, AUTH_ADMIN, admin_user_patch_in, J,
+	  "Change a user's role, or disable them (ending every session)" },
+	{ M_GET, "/api/admin/audit-log", admin_audit_log, AUTH_ADMIN, NULL, 0,
+	  "Audit entries, newest first; ?actor_id=&action=&since=" },
 };
 const size_t routes_count = sizeof(routes) / sizeof(routes[0]);
 

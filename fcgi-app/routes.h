@@ -18,6 +18,39 @@ const char *route_label(size_t id);
 void	health_get(struct request *req);
 void	ready_get(struct request *req);
 void	metrics_get(struct request *req);
+/* auth.c */
+extern const struct field auth_register_in[], auth_token_in[], auth_email_in[],
+    auth_login_in[], auth_refresh_in[], auth_logout_in[], auth_change_password_in[],
+    auth_reset_password_in[];
+void	auth_register(struct request *req);
+void	auth_verify_email(struct request *req);
+void	auth_resend_verification(struct request *req);
+void	auth_login(struct request *req);
+void	auth_refresh(struct request *req);
+void	auth_logout(struct request *req);
+void	auth_sessions_list(struct request *req);
+void	auth_session_delete(struct request *req);
+void	auth_sessions_delete_others(struct request *req);
+void	auth_change_password(struct request *req);
+void	auth_forgot_password(struct request *req);
+void	auth_reset_password(struct request *req);
+/* me.c */
+extern const struct field me_patch_in[], me_delete_in[];
+void	me_get(struct request *req);
+void	me_patch(struct request *req);
+void	me_delete(struct request *req);
+void	me_export(struct request *req);
+/* invitations.c */
+extern const struct field invitation_create_in[], invitation_accept_in[];
+void	invitation_create(struct request *req);
+void	invitation_list(struct request *req);
+void	invitation_delete(struct request *req);
+void	invitation_accept(struct request *req);
+/* admin.c */
+extern const struct field admin_user_patch_in[];
+void	admin_users_list(struct request *req);
+void	admin_user_patch(struct request *req);
+void	admin_audit_log(struct request *req);
 /* openapi.c */
 void	openapi_get(struct request *req);
 void	docs_get(struct request *req);

@@ -53,6 +53,8 @@ static const struct var vars[] = {
 	  "the URL clients use; its path is the mount prefix" },
 	{ "APP_NAME", V_STR, S(app_name), "fastback", 0, 0, 0,
 	  "the application's name, as users see it in emails" },
+	{ "APP_URL", V_URL, S(app_url), NULL, 0, 0, 0,
+	  "the front end's URL, for links in emails (default: PUBLIC_URL)" },
 	{ "JWT_SECRET", V_STR, S(jwt_secret), NULL, 0, 0, F_SECRET,
 	  "HS256 key, at least 32 bytes (or set JWT_PRIVATE_KEY_FILE)" },
 	{ "JWT_PRIVATE_KEY_FILE", V_STR, S(jwt_private_key_file), NULL, 0, 0, 0,
@@ -438,6 +440,9 @@ derive(struct config *c, FILE *errs, unsigned flags)
 	if ((c->mount_prefix = strndup(path, len)) == NULL)
 		problems++;
 
+	if (c->app_url == NULL && c->public_url != NULL &&
+	    (c->app_url = strdup(c->public_url)) == NULL)
+		problems++;
 	if (c->jwt_issuer == NULL && c->public_url != NULL &&
 	    (c->jwt_issuer = strdup(c->public_url)) == NULL)
 		problems++;

@@ -25,6 +25,7 @@ struct config {
 	int		 fcgi_backlog;
 	char		*public_url;
 	char		*app_name;		/* shown in emails and the TOTP issuer */
+	char		*app_url;		/* the front end, for links in emails */
 	char		*mount_prefix;		/* path of PUBLIC_URL without trailing '/', may be "" */
 	bool		 public_https;
 	char		*jwt_secret;		/* (or NULL) */

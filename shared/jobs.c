@@ -7,6 +7,13 @@
 #include "jobs.h"
 #include "log.h"
 
+/*
+ * Once a job is finished, the parts of its payload that carry secrets (the
+ * links with single-use tokens in an email's vars) are dropped, so the raw
+ * tokens live in the database only while the mail waits to be sent.
+ */
+#define REDACT_DONE "(CASE WHEN kind = 'email.send' THEN payload - 'vars' ELSE payload END)"
+
 /* Every kind the product queues, with its limits. */
 static const struct job_kind_info kind_table[] = {
 	{ "email.send",	8,	60 },	/* SMTP: temporary failures retry for hours */
@@ -192,7 +199,8 @@ jobs_complete(struct db *db, const char *id, int attempt, bool *applied)
 	snprintf(att, sizeof(att), "%d", attempt);
 	e = db_exec(db, &rows,
 	    "UPDATE jobs SET state = 'succeeded', finished_at = now(), updated_at = now(),"
-	    " lease_until = NULL, locked_by = NULL, last_error = NULL"
+	    " lease_until = NULL, locked_by = NULL, last_error = NULL,"
+	    " payload = " REDACT_DONE
 	    " WHERE id = $1 AND attempt = $2 AND state = 'running'", 2, params);
 	*applied = rows == 1;
 	return e;
@@ -229,7 +237,9 @@ jobs_fail(struct db *db, const char *id, int attempt, const char *error,
 	    /* backoff_ms * 2^(attempt-1), jitter ×[0.5, 1.5), capped at an hour */
 	    " run_at = now() + make_interval(secs => least(3600.0,"
 	    "  $5::int / 1000.0 * power(2, least(attempt - 1, 20)) * (0.5 + random()))),"
-	    " last_error = $3, lease_until = NULL, locked_by = NULL, updated_at = now()"
+	    " last_error = $3, lease_until = NULL, locked_by = NULL, updated_at = now(),"
+	    " payload = CASE WHEN $4::boolean OR attempt >= max_attempts THEN " REDACT_DONE
+	    "  ELSE payload END"
 	    " WHERE id = $1 AND attempt = $2 AND state = 'running'"
 	    " RETURNING state", 5, params);
 	if (e != FB_OK)

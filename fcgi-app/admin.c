@@ -1,0 +1,171 @@
+/*
+ * admin — /api/admin for administrators: users (list, search, role change,
+ * disabling, which ends every session) and the audit log (api.md "Admin").
+ * Every write is audit-logged with the change.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cursor.h"
+#include "metrics.h"
+#include "problem.h"
+#include "routes.h"
+#include "session.h"
+#include "sessions.h"
+#include "users.h"
+
+const struct field admin_user_patch_in[] = {
+	{ "role", FIELD_STRING, false, 1, 8 },
+	{ "disabled", FIELD_BOOL, false, 0, 0 },
+	FIELD_END
+};
+
+/* GET /api/admin/users?q= */
+void
+admin_users_list(struct request *req)
+{
+	const char	*cursor, *q = request_query(req, "q");
+	json_t		*data;
+	char		*next;
+	int		 limit;
+	enum fb_err	 e;
+
+	if (!request_page(req, &limit, &cursor))
+		return;
+	if (q != NULL && (*q == '\0' || strlen(q) > 200))
+		q = *q == '\0' ? NULL : q;
+	if (q != NULL && strlen(q) > 200) {
+		resp_problem(req, 400, "bad_request", "q is at most 200 characters");
+		return;
+	}
+	e = users_list(&req->app->db, q, cursor, limit, &data, &next);
+	if (e == FB_ERR_INVALID) {
+		resp_problem(req, 400, "bad_request", "the cursor is not valid");
+		return;
+	}
+	if (e != FB_OK) {
+		resp_error(req, e);
+		return;
+	}
+	resp_json(req, 200, json_pack("{s:o,s:s?}", "data", data, "next_cursor", next));
+	free(next);
+}
+
+/* PATCH /api/admin/users/{id} {role?, disabled?} */
+void
+admin_user_patch(struct request *req)
+{
+	const char	*id = request_path_param(req, "id");
+	const char	*role = json_string_value(json_object_get(req->json, "role"));
+	json_t		*dis = json_object_get(req->json, "disabled"), *p, *change;
+	struct db	*db = &req->app->db;
+	struct user	 before, after;
+	enum fb_err	 e;
+
+	if (!valid_uuid(id)) {
+		resp_problem(req, 404, "not_found", NULL);
+		return;
+	}
+	if (role != NULL && strcmp(role, "user") != 0 && strcmp(role, "admin") != 0) {
+		p = problem_new(422, "validation_failed", "1 field is invalid");
+		problem_add_field(p, "role", "invalid_value", "must be \"user\" or \"admin\"");
+		resp_problem_json(req, p);
+		return;
+	}
+	if (strcmp(id, req->user.id) == 0 && ((role != NULL && strcmp(role, "admin") != 0) ||
+	    json_is_true(dis))) {
+		resp_problem(req, 409, "conflict",
+		    "administrators cannot demote or disable themselves");
+		return;
+	}
+	if ((e = users_find(db, id, &before)) != FB_OK) {
+		resp_error(req, e);
+		return;
+	}
+	if ((e = db_begin(db)) != FB_OK)
+		goto fail;
+	if ((e = users_admin_update(db, id, role, dis == NULL ? -1 : json_is_true(dis),
+	    &after)) != FB_OK)
+		goto fail;
+	/* Disabling ends every session at once. */
+	if (after.disabled && (e = sessions_revoke_all(db, id, NULL, NULL)) != FB_OK)
+		goto fail;
+	change = json_object();
+	if (role != NULL && strcmp(before.role, after.role) != 0)
+		json_object_set_new(change, "role", json_pack("{s:s,s:s}", "from", before.role,
+		    "to", after.role));
+	if (before.disabled != after.disabled)
+		json_object_set_new(change, "disabled", json_pack("{s:b,s:b}", "from",
+		    before.disabled, "to", after.disabled));
+	audit_request(req, after.disabled && !before.disabled ? "admin.user.disable" :
+	    "admin.user.update", "user", id, change);
+	if ((e = db_commit(db)) != FB_OK)
+		goto fail;
+	resp_json(req, 200, json_pack("{s:o}", "user", user_json(&after)));
+	return;
+fail:
+	db_rollback(db);
+	resp_error(req, e);
+}
+
+/* GET /api/admin/audit-log?actor_id=&action=&since= — newest first. */
+void
+admin_audit_log(struct request *req)
+{
+	const char	*cursor, *actor = request_query(req, "actor_id");
+	const char	*action = request_query(req, "action"), *since = request_query(req, "since");
+	char		 seq[CURSOR_PART_MAX + 1], unused[CURSOR_PART_MAX + 1], lim[16], *next = NULL;
+	const char	*params[5];
+	PGresult	*res;
+	json_t		*data, *details;
+	int		 limit, i, n;
+	enum fb_err	 e;
+
+	if (!request_page(req, &limit, &cursor))
+		return;
+	if ((actor != NULL && !valid_uuid(actor)) || (action != NULL && strlen(action) > 64) ||
+	    (since != NULL && strlen(since) > 40) ||
+	    (cursor != NULL && cursor_decode(cursor, seq, unused) != FB_OK)) {
+		resp_problem(req, 400, "bad_request",
+		    "actor_id must be a UUID, since an RFC 3339 time, and the cursor valid");
+		return;
+	}
+	snprintf(lim, sizeof(lim), "%d", limit + 1);
+	params[0] = actor;
+	params[1] = action;
+	params[2] = since;
+	params[3] = cursor != NULL ? seq : NULL;
+	params[4] = lim;
+	e = db_query(&req->app->db, &res,
+	    "SELECT seq, id, to_char(occurred_at AT TIME ZONE 'UTC',"
+	    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS occurred_at, actor_id, host(actor_ip) AS ip,"
+	    " request_id, action, target_type, target_id, details::text AS details"
+	    " FROM audit_log WHERE ($1::uuid IS NULL OR actor_id = $1::uuid)"
+	    " AND ($2::text IS NULL OR action = $2) AND ($3::timestamptz IS NULL OR"
+	    " occurred_at >= $3::timestamptz) AND ($4::bigint IS NULL OR seq < $4::bigint)"
+	    " ORDER BY seq DESC LIMIT $5::int", 5, params);
+	if (e == FB_ERR_INVALID) {
+		resp_problem(req, 400, "bad_request", "since must be an RFC 3339 time");
+		return;
+	}
+	if (e != FB_OK) {
+		resp_error(req, e);
+		return;
+	}
+	data = json_array();
+	n = PQntuples(res);
+	for (i = 0; i < n && i < limit; i++) {
+		details = json_loads(db_get(res, i, "details"), 0, NULL);
+		json_array_append_new(data, json_pack("{s:s,s:s,s:s?,s:s?,s:s?,s:s,s:s?,s:s?,s:o*}",
+		    "id", db_get(res, i, "id"), "occurred_at", db_get(res, i, "occurred_at"),
+		    "actor_id", db_get(res, i, "actor_id"), "ip", db_get(res, i, "ip"),
+		    "request_id", db_get(res, i, "request_id"), "action", db_get(res, i, "action"),
+		    "target_type", db_get(res, i, "target_type"),
+		    "target_id", db_get(res, i, "target_id"), "details", details));
+	}
+	if (n > limit)
+		next = cursor_encode(db_get(res, limit - 1, "seq"), "seq");
+	PQclear(res);
+	resp_json(req, 200, json_pack("{s:o,s:s?}", "data", data, "next_cursor", next));
+	free(next);
+}

@@ -1,0 +1,19 @@
+#include "app.h"
+
+int
+app_load_keys(struct app *app, FILE *errs)
+{
+	if (jwt_keyring_load(&app->cfg, &app->jwt) != FB_OK) {
+		fprintf(errs, "config: the token keys (JWT_SECRET, JWT_PRIVATE_KEY_FILE, "
+		    "JWT_PREVIOUS_*) cannot be loaded\n");
+		return -1;
+	}
+	password_params_from_config(&app->cfg, &app->pw);
+	return 0;
+}
+
+void
+app_free_keys(struct app *app)
+{
+	jwt_keyring_free(&app->jwt);
+}
