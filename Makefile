@@ -79,6 +79,7 @@ CTL_SRC = \
 	workers/ctl_cron.c \
 	workers/ctl_jobs.c \
 	workers/ctl_mail.c \
+	workers/ctl_users.c \
 	workers/fastbackctl.c
 
 SHARED_OBJ = $(SHARED_SRC:%.c=$(OUT)/obj/%.o) $(OUT)/obj/schema_embed.o

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cursor.h"
+#include "audit.h"
 #include "metrics.h"
 #include "problem.h"
 #include "routes.h"
@@ -114,58 +114,23 @@ admin_audit_log(struct request *req)
 {
 	const char	*cursor, *actor = request_query(req, "actor_id");
 	const char	*action = request_query(req, "action"), *since = request_query(req, "since");
-	char		 seq[CURSOR_PART_MAX + 1], unused[CURSOR_PART_MAX + 1], lim[16], *next = NULL;
-	const char	*params[5];
-	PGresult	*res;
-	json_t		*data, *details;
-	int		 limit, i, n;
+	json_t		*data;
+	char		*next;
+	int		 limit;
 	enum fb_err	 e;
 
 	if (!request_page(req, &limit, &cursor))
 		return;
-	if ((actor != NULL && !valid_uuid(actor)) || (action != NULL && strlen(action) > 64) ||
-	    (since != NULL && strlen(since) > 40) ||
-	    (cursor != NULL && cursor_decode(cursor, seq, unused) != FB_OK)) {
-		resp_problem(req, 400, "bad_request",
-		    "actor_id must be a UUID, since an RFC 3339 time, and the cursor valid");
-		return;
-	}
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	params[0] = actor;
-	params[1] = action;
-	params[2] = since;
-	params[3] = cursor != NULL ? seq : NULL;
-	params[4] = lim;
-	e = db_query(&req->app->db, &res,
-	    "SELECT seq, id, to_char(occurred_at AT TIME ZONE 'UTC',"
-	    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS occurred_at, actor_id, host(actor_ip) AS ip,"
-	    " request_id, action, target_type, target_id, details::text AS details"
-	    " FROM audit_log WHERE ($1::uuid IS NULL OR actor_id = $1::uuid)"
-	    " AND ($2::text IS NULL OR action = $2) AND ($3::timestamptz IS NULL OR"
-	    " occurred_at >= $3::timestamptz) AND ($4::bigint IS NULL OR seq < $4::bigint)"
-	    " ORDER BY seq DESC LIMIT $5::int", 5, params);
+	e = audit_list(&req->app->db, actor, action, since, cursor, limit, &data, &next);
 	if (e == FB_ERR_INVALID) {
-		resp_problem(req, 400, "bad_request", "since must be an RFC 3339 time");
+		resp_problem(req, 400, "bad_request", "actor_id must be a UUID, action at most "
+		    "64 characters, since an RFC 3339 time, and the cursor one we gave");
 		return;
 	}
 	if (e != FB_OK) {
 		resp_error(req, e);
 		return;
 	}
-	data = json_array();
-	n = PQntuples(res);
-	for (i = 0; i < n && i < limit; i++) {
-		details = json_loads(db_get(res, i, "details"), 0, NULL);
-		json_array_append_new(data, json_pack("{s:s,s:s,s:s?,s:s?,s:s?,s:s,s:s?,s:s?,s:o*}",
-		    "id", db_get(res, i, "id"), "occurred_at", db_get(res, i, "occurred_at"),
-		    "actor_id", db_get(res, i, "actor_id"), "ip", db_get(res, i, "ip"),
-		    "request_id", db_get(res, i, "request_id"), "action", db_get(res, i, "action"),
-		    "target_type", db_get(res, i, "target_type"),
-		    "target_id", db_get(res, i, "target_id"), "details", details));
-	}
-	if (n > limit)
-		next = cursor_encode(db_get(res, limit - 1, "seq"), "seq");
-	PQclear(res);
 	resp_json(req, 200, json_pack("{s:o,s:s?}", "data", data, "next_cursor", next));
 	free(next);
 }

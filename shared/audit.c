@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "audit.h"
+#include "cursor.h"
+#include "validate.h"
 #include "log.h"
 
 enum fb_err
@@ -42,7 +44,7 @@ audit_verify(struct db *db, const char *head, struct audit_report *r)
 	const char	*params[2];
 	char		 after[24] = "0", prev_hash[65] = "", head_seq[24] = "";
 	char		 batch[16];
-	const char	*colon;
+	const char	*colon = NULL;
 	long		 seq, expect = 1;
 	int		 i, n;
 	bool		 head_found = head == NULL;
@@ -91,7 +93,8 @@ audit_verify(struct db *db, const char *head, struct audit_report *r)
 				return FB_OK;
 			}
 			if (head != NULL && strcmp(db_get(res, i, "seq"), head_seq) == 0) {
-				if (strcmp(db_get(res, i, "hash"), colon + 1) != 0) {
+				if (colon == NULL ||
+				    strcmp(db_get(res, i, "hash"), colon + 1) != 0) {
 					r->broken_seq = seq;
 					snprintf(r->why, sizeof(r->why), "the recorded head hash "
 					    "differs: the chain was rewritten from here or before");
@@ -115,5 +118,56 @@ audit_verify(struct db *db, const char *head, struct audit_report *r)
 		snprintf(r->why, sizeof(r->why), "the recorded head is gone: the chain "
 		    "was cut to %ld entries", r->head_seq);
 	}
+	return FB_OK;
+}
+
+enum fb_err
+audit_list(struct db *db, const char *actor_id, const char *action, const char *since,
+    const char *after, int limit, json_t **data, char **next)
+{
+	char		 seq[CURSOR_PART_MAX + 1], kind[CURSOR_PART_MAX + 1], lim[16];
+	const char	*params[5];
+	PGresult	*res;
+	json_t		*details;
+	int		 i, n;
+	enum fb_err	 e;
+
+	*data = NULL;
+	*next = NULL;
+	if ((actor_id != NULL && !valid_uuid(actor_id)) ||
+	    (action != NULL && strlen(action) > 64) || (since != NULL && strlen(since) > 40) ||
+	    (after != NULL && (cursor_decode(after, seq, kind) != FB_OK ||
+	    strcmp(kind, "seq") != 0 || strspn(seq, "0123456789") != strlen(seq))))
+		return FB_ERR_INVALID;
+	snprintf(lim, sizeof(lim), "%d", limit + 1);
+	params[0] = actor_id;
+	params[1] = action;
+	params[2] = since;
+	params[3] = after != NULL ? seq : NULL;
+	params[4] = lim;
+	e = db_query(db, &res,
+	    "SELECT seq, id, to_char(occurred_at AT TIME ZONE 'UTC',"
+	    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS occurred_at, actor_id, host(actor_ip) AS ip,"
+	    " request_id, action, target_type, target_id, details::text AS details"
+	    " FROM audit_log WHERE ($1::uuid IS NULL OR actor_id = $1::uuid)"
+	    " AND ($2::text IS NULL OR action = $2) AND ($3::timestamptz IS NULL OR"
+	    " occurred_at >= $3::timestamptz) AND ($4::bigint IS NULL OR seq < $4::bigint)"
+	    " ORDER BY seq DESC LIMIT $5::int", 5, params);
+	if (e != FB_OK)
+		return e;
+	*data = json_array();
+	n = PQntuples(res);
+	for (i = 0; i < n && i < limit; i++) {
+		details = json_loads(db_get(res, i, "details"), 0, NULL);
+		json_array_append_new(*data, json_pack("{s:s,s:s,s:s?,s:s?,s:s?,s:s,s:s?,s:s?,s:o*}",
+		    "id", db_get(res, i, "id"), "occurred_at", db_get(res, i, "occurred_at"),
+		    "actor_id", db_get(res, i, "actor_id"), "ip", db_get(res, i, "ip"),
+		    "request_id", db_get(res, i, "request_id"), "action", db_get(res, i, "action"),
+		    "target_type", db_get(res, i, "target_type"),
+		    "target_id", db_get(res, i, "target_id"), "details", details));
+	}
+	if (n > limit)
+		*next = cursor_encode(db_get(res, limit - 1, "seq"), "seq");
+	PQclear(res);
 	return FB_OK;
 }

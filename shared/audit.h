@@ -35,6 +35,12 @@ struct audit_entry {
 /* Appends an entry (on db's connection, in its open transaction if any). */
 enum fb_err	audit_append(struct db *db, const struct audit_entry *e);
 
+/* Entries newest first, filtered by actor (UUID), action and since (RFC
+ * 3339), after the cursor `after`. *data a JSON array, *next a cursor or
+ * NULL. FB_ERR_INVALID for a malformed filter or cursor. */
+enum fb_err	audit_list(struct db *db, const char *actor_id, const char *action,
+		    const char *since, const char *after, int limit, json_t **data, char **next);
+
 struct audit_report {
 	long	checked;		/* entries walked */
 	long	broken_seq;		/* first entry whose link is broken (0: none) */

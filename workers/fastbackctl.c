@@ -28,6 +28,9 @@ usage(void)
 	    "  jobs list [--state S] [--kind K] [--limit N] | retry ID | cancel ID | stats\n"
 	    "  cron TASK                                       (cleanup)\n"
 	    "  mail test ADDRESS\n"
+	    "  user create-admin EMAIL                        (password on stdin)\n"
+	    "  users import FILE.jsonl                        (bcrypt hashes accepted)\n"
+	    "  audit verify [--head SEQ:HASH]\n"
 	    "  config check | example\n");
 	return 2;
 }
@@ -95,6 +98,10 @@ main(int argc, char *argv[])
 		status = ctl_cron(&cfg, argc - i - 1, argv + i + 1);
 	else if (strcmp(argv[i], "mail") == 0)
 		status = ctl_mail(&cfg, argc - i - 1, argv + i + 1);
+	else if (strcmp(argv[i], "user") == 0 || strcmp(argv[i], "users") == 0)
+		status = ctl_users(&cfg, argc - i, argv + i);
+	else if (strcmp(argv[i], "audit") == 0)
+		status = ctl_audit(&cfg, argc - i - 1, argv + i + 1);
 	else if (strcmp(argv[i], "config") == 0 && i + 1 < argc &&
 	    strcmp(argv[i + 1], "check") == 0) {
 		printf("configuration is valid\n");
