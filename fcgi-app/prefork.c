@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@ struct pool {
 	int		 quick_deaths;	/* consecutive children that died at start */
 	long long	 respawn_at_ms;	/* throttled respawns wait until then */
 	bool		 stopping;
+	pid_t		 master_pid;
 };
 
 static long long
@@ -290,6 +292,10 @@ spawn(struct pool *p, struct child *k)
 		return;
 	}
 	if (pid == 0) {
+		/* Responders whose master was killed drain and go, rather than
+		 * serve a socket nobody manages. */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != p->master_pid)
+			_exit(1);
 		log_after_fork();
 		status = responder_run(p->app, p->listen_fd);
 		_exit(status);
@@ -505,6 +511,7 @@ prefork_run(struct app *app, const struct listen_socket *sock)
 	p.app = app;
 	p.listen_fd = sock->fd;
 	p.sock = sock;
+	p.master_pid = getpid();
 	p.nkids = 2 * (size_t)app->cfg.fcgi_children + 1;
 	if ((p.kids = calloc(p.nkids, sizeof(*p.kids))) == NULL)
 		return 1;

@@ -462,7 +462,7 @@ jwt_sign_raw(const struct jwt_key *key, const char *header_json,
 	unsigned char	 sig[ED25519_SIG_LEN];
 	size_t		 hlen, plen, size, o, siglen = 0;
 	char		*tok = NULL;
-	enum fb_err	 e;
+	enum fb_err	 e = FB_ERR_TOOBIG;
 
 	*out = NULL;
 	if (key == NULL || header_json == NULL || payload_json == NULL)
@@ -471,12 +471,13 @@ jwt_sign_raw(const struct jwt_key *key, const char *header_json,
 	plen = strnlen(payload_json, JWT_MAX_TOKEN + 1);
 	/* Bounded first, so the sizes below cannot overflow. */
 	if (hlen > JWT_MAX_TOKEN || plen > JWT_MAX_TOKEN)
-		goto toobig;
+		goto fail;
 	size = B64URL_ENCODED_SIZE(hlen) + B64URL_ENCODED_SIZE(plen) +
 	    B64URL_ENCODED_SIZE(ED25519_SIG_LEN);	/* two dots, one NUL */
 	if ((tok = malloc(size)) == NULL) {
 		log_msg(FBLOG_ERROR, "jwt: out of memory");
-		return FB_ERR_NOMEM;
+		e = FB_ERR_NOMEM;
+		goto fail;
 	}
 	o = b64url_encode(header_json, hlen, tok);
 	tok[o++] = '.';
@@ -485,14 +486,17 @@ jwt_sign_raw(const struct jwt_key *key, const char *header_json,
 		goto fail;
 	tok[o++] = '.';
 	o += b64url_encode(sig, siglen, tok + o);
-	if (o > JWT_MAX_TOKEN)
-		goto toobig;
+	/* Never issue what jwt_verify() would refuse. */
+	if (o > JWT_MAX_TOKEN) {
+		e = FB_ERR_TOOBIG;
+		goto fail;
+	}
 	*out = tok;
 	return FB_OK;
-toobig:
-	log_msg(FBLOG_ERROR, "jwt: token would exceed %d bytes", JWT_MAX_TOKEN);
-	e = FB_ERR_TOOBIG;
 fail:
+	if (e == FB_ERR_TOOBIG)
+		log_msg(FBLOG_ERROR, "jwt: token would exceed %d bytes",
+		    JWT_MAX_TOKEN);
 	free(tok);
 	return e;
 }
@@ -548,7 +552,12 @@ decode_object(const char *s, size_t len, json_t **out, const char *what)
 		snprintf(why, sizeof(why), "%s is not base64url", what);
 		return refuse(why);
 	}
-	j = json_loadb((const char *)dec, n, JSON_REJECT_DUPLICATES, &jerr);
+	/* jerr is not logged: its text quotes the unauthenticated input. */
+	if ((j = json_loadb((const char *)dec, n, JSON_REJECT_DUPLICATES,
+	    &jerr)) == NULL) {
+		snprintf(why, sizeof(why), "%s is not JSON (or repeats a name)", what);
+		return refuse(why);
+	}
 	if (!json_is_object(j)) {
 		json_decref(j);
 		snprintf(why, sizeof(why), "%s is not a JSON object", what);
@@ -556,6 +565,19 @@ decode_object(const char *s, size_t len, json_t **out, const char *what)
 	}
 	*out = j;
 	return FB_OK;
+}
+
+/* True when s[0..len) could be base64url: its alphabet, a possible length. */
+static bool
+b64url_form(const char *s, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+			return false;
+	return len % 4 != 1;
 }
 
 /*
@@ -590,6 +612,9 @@ jws_parse(const char *token, enum jwt_alg alg, struct jws *j)
 	j->sig_len = (size_t)(end - d2 - 1);
 	if (j->hdr_len == 0 || j->pay_len == 0 || j->sig_len == 0)
 		return refuse("empty part");
+	/* The payload is decoded only once authentic; its form is checked now. */
+	if (!b64url_form(j->pay, j->pay_len))
+		return refuse("payload is not base64url");
 
 	if ((e = decode_object(j->hdr, j->hdr_len, &j->header, "header")) != FB_OK)
 		return e;

@@ -465,6 +465,116 @@ dict_which(const struct dict *d, const char *password, size_t pwlen,
 	return i;
 }
 
+/*
+ * libzxcvbn reads bytes, not characters: a multi-byte character repeated is
+ * no repeat to it and each of its bytes counts as a character (eight "🔑"
+ * score 2^29.6 guesses, as much as a random word). The folded form maps
+ * each distinct non-ASCII code point to one byte from 0x80 (in order of
+ * first appearance in the password; past FOLD_MAX distinct ones they share
+ * bytes, which can only lower the estimate), so zxcvbn sees one character
+ * per code point, as zxcvbn.js does. ASCII is kept as it is.
+ */
+#define FOLD_MAX	127		/* bytes 0x80..0xfe */
+#define FOLD_UNKNOWN	0xff		/* in a user word, not in the password */
+
+struct fold {
+	uint32_t	 cps[FOLD_MAX];
+	size_t		 n;
+};
+
+/* The code point at s[0..len) into *cp; its length in bytes. A byte that
+ * starts no valid sequence is one "code point" of its own (above U+10FFFF,
+ * so it equals no real one): user words need not be valid UTF-8. */
+static size_t
+utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
+{
+	size_t	 more, i;
+
+	if (s[0] >= 0xc0 && s[0] < 0xe0)
+		more = 1;
+	else if (s[0] >= 0xe0 && s[0] < 0xf0)
+		more = 2;
+	else if (s[0] >= 0xf0 && s[0] < 0xf8)
+		more = 3;
+	else
+		goto single;
+	if (more >= len)
+		goto single;
+	*cp = s[0] & (0x3f >> more);
+	for (i = 1; i <= more; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			goto single;
+		*cp = (*cp << 6) | (s[i] & 0x3f);
+	}
+	return more + 1;
+single:
+	*cp = 0x110000 + s[0];
+	return 1;
+}
+
+/* The byte that stands for cp. */
+static unsigned char
+fold_byte(struct fold *f, uint32_t cp, bool learn)
+{
+	size_t	 k;
+
+	for (k = 0; k < f->n; k++)
+		if (f->cps[k] == cp)
+			return (unsigned char)(0x80 + k);
+	if (!learn)
+		return FOLD_UNKNOWN;
+	if (f->n < FOLD_MAX) {
+		f->cps[f->n] = cp;
+		return (unsigned char)(0x80 + f->n++);
+	}
+	/* Out of bytes: share one, as if two characters were the same. */
+	return (unsigned char)(0x80 + cp % FOLD_MAX);
+}
+
+/*
+ * Folds in[0..len) into out (at least len + 1 bytes; the result is never
+ * longer). With learn, code points not seen yet get the next byte; without,
+ * they become FOLD_UNKNOWN.
+ */
+static void
+fold_str(struct fold *f, const char *in, size_t len, char *out, bool learn)
+{
+	const unsigned char	*s = (const unsigned char *)in;
+	size_t			 i, j, n;
+	uint32_t		 cp;
+
+	for (i = 0, j = 0; i < len; i += n) {
+		if (s[i] < 0x80) {
+			out[j++] = (char)s[i];
+			n = 1;
+			continue;
+		}
+		n = utf8_next(s + i, len - i, &cp);
+		out[j++] = (char)fold_byte(f, cp, learn);
+	}
+	out[j] = '\0';
+}
+
+/* The words of d folded with f (which has learnt the password) into fd. */
+static void
+dict_fold(struct fold *f, const struct dict *d, struct dict *fd)
+{
+	size_t	 i;
+	char	*w;
+
+	/* Folding never lengthens a word: fd->buf holds what d->buf did. */
+	fd->used = 0;
+	fd->nemail = d->nemail;
+	for (i = 0; i < d->n; i++) {
+		w = fd->buf + fd->used;
+		fold_str(f, d->words[i], strlen(d->words[i]), w, false);
+		fd->used += strlen(w) + 1;
+		fd->words[i] = w;
+	}
+	fd->n = d->n;
+	fd->words[fd->n] = NULL;
+}
+
 static void
 set_reason(char *reason, size_t reasonlen, const char *text)
 {
@@ -542,12 +652,17 @@ bool
 password_strong_enough(const char *password, const char *email,
     const char *name, char *reason, size_t reasonlen)
 {
-	struct dict	 d;
-	ZxcMatch_t	*info = NULL;
-	size_t		 len;
-	long		 chars;
-	double		 bits;
-	bool		 strong;
+	struct dict		 d, fd;
+	struct fold		 f;
+	char			 folded[PASSWORD_MAX_BYTES + 1];
+	ZxcMatch_t		*info = NULL, *finfo = NULL;
+	const struct dict	*wd;
+	const ZxcMatch_t	*wi;
+	const char		*ws;
+	size_t			 len;
+	long			 chars;
+	double			 bits, fbits;
+	bool			 strong;
 
 	set_reason(reason, reasonlen, "");
 	if (password == NULL) {
@@ -575,9 +690,30 @@ password_strong_enough(const char *password, const char *email,
 	dict_build(&d, email, name);
 	/* libzxcvbn returns the entropy in bits: guesses = 2^bits. */
 	bits = ZxcvbnMatch(password, d.words, &info);
+	wd = &d;
+	wi = info;
+	ws = password;
+	if ((size_t)chars != len) {
+		/* Non-ASCII: the folded form as well; the lower estimate wins. */
+		f.n = 0;
+		fold_str(&f, password, len, folded, true);
+		dict_fold(&f, &d, &fd);
+		fbits = ZxcvbnMatch(folded, fd.words, &finfo);
+		if (fbits < bits) {
+			bits = fbits;
+			wd = &fd;
+			wi = finfo;
+			ws = folded;
+		}
+	}
 	strong = bits * log10(2.0) >= STRONG_LOG10_GUESSES;
 	if (!strong)
-		set_reason(reason, reasonlen, weak_reason(&d, password, info));
-	ZxcvbnFreeInfo(info);
+		set_reason(reason, reasonlen, weak_reason(wd, ws, wi));
+	if (info != NULL)
+		ZxcvbnFreeInfo(info);
+	if (finfo != NULL)
+		ZxcvbnFreeInfo(finfo);
+	/* A copy of the password, however transformed. */
+	OPENSSL_cleanse(folded, sizeof(folded));
 	return strong;
 }

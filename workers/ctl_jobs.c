@@ -84,8 +84,8 @@ stats(struct db *db)
 
 	if (db_query(db, &res,
 	    "SELECT kind, state, count(*) AS n,"
-	    " coalesce(extract(epoch FROM now() - min(run_at)) FILTER"
-	    "  (WHERE state = 'queued' AND run_at <= now()), 0)::int AS oldest_due_s"
+	    " coalesce(extract(epoch FROM now() - min(run_at) FILTER"
+	    "  (WHERE state = 'queued' AND run_at <= now())), 0)::int AS oldest_due_s"
 	    " FROM jobs GROUP BY kind, state ORDER BY kind, state", 0, NULL) != FB_OK) {
 		fprintf(stderr, "jobs: the query failed\n");
 		return 1;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -67,6 +68,7 @@ struct worker {
 	bool		 stopping;
 	long long	 stop_deadline_ms;
 	char		 name[64];	/* locked_by: host:pid */
+	pid_t		 master_pid;
 };
 
 static long long
@@ -329,6 +331,10 @@ spawn(struct worker *w, struct wchild *k)
 		return;
 	}
 	if (pid == 0) {
+		/* A child whose master died (SIGKILL) stops: nobody would renew
+		 * its leases, and its jobs would run twice after a rescue. */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != w->master_pid)
+			_exit(1);
 		close(p[0]);
 		for (int i = 0; i < w->processes; i++)
 			if (w->kids[i].pid > 0)
@@ -338,6 +344,9 @@ spawn(struct worker *w, struct wchild *k)
 		_exit(child_main(w, p[1]));
 	}
 	close(p[1]);
+	/* The master reads every child's pipe after each poll: never block. */
+	if (fcntl(p[0], F_SETFL, O_NONBLOCK) != 0)
+		log_msg(FBLOG_ERROR, "worker: fcntl: %s", strerror(errno));
 	memset(k, 0, sizeof(*k));
 	k->pid = pid;
 	k->fd = p[0];
@@ -666,6 +675,7 @@ worker_main(int argc, char **argv, const struct job_handler_entry *handlers)
 		snprintf(host, sizeof(host), "worker");
 	host[sizeof(host) - 1] = '\0';
 	snprintf(w.name, sizeof(w.name), "%s", host);
+	w.master_pid = getpid();
 	status = master(&w);
 	free(w.kinds);
 	free(w.kids);

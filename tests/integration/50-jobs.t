@@ -122,14 +122,6 @@ my $w;
 	ok((wait_until { (job($db, $id) // {})->{state} eq 'succeeded' } 5),
 		'commit: the job ran (woken by NOTIFY)');
 	is psql($db, 'SELECT count(*) FROM test_job_runs'), 1, 'commit: once';
-	# BUG (found by this test): the master never sees the SIGTERM while a
-	# child is idle. master() calls read_messages() for every live child
-	# after each poll(), whether its pipe is readable or not, and the pipes
-	# are blocking (pipe2(p, O_CLOEXEC) in spawn()): the master sits in
-	# read(2) on the pipe of an idle child (strace: "read(5, "), so it
-	# neither reads its signalfd nor heartbeats, rescues, enforces
-	# timeouts or reaps. Expected: "worker stopping" logged and exit 0 at
-	# once; actual: no log line, still running after 10 s, killed (status 9).
 	my $t0 = time;
 	my $st = $w->stop(10);
 	is $st, 0, sprintf 'the long-running worker exits 0 on SIGTERM (%.1f s)', time - $t0
@@ -235,12 +227,6 @@ sub enqueue_unique {
 	is $st, 0, 'jobs retry of a cancelled job: exit 0';
 	is job($db, $queued)->{state}, 'queued', 'jobs retry of a cancelled job: queued again';
 
-	# BUG (found by this test): `jobs stats` fails with a syntax error at
-	# "FILTER": in workers/ctl_jobs.c stats(), the FILTER clause follows
-	# extract(epoch FROM now() - min(run_at)) instead of the aggregate
-	# min(run_at) itself. Expected exit 0 and the table; actual exit 1,
-	# "jobs: the query failed" (log: sqlstate 42601, syntax error at or near
-	# "FILTER").
 	($st, $out, $err) = ctl($db, 'jobs', 'stats');
 	is $st, 0, 'jobs stats: exit 0' or diag $err;
 	like $out, qr/^test\.record\s+queued\s+1\s+\d+$/m, 'jobs stats: queued jobs per kind';

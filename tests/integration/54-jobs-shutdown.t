@@ -45,13 +45,6 @@ sub msgs { map { $_->{msg} // () } $_[0]->log_lines }
 	$w->signal('TERM');
 	my $st = $w->wait_exit(8);
 	my $took = time - $t0;
-	# BUG: the master is blocked in read(2) on the pipe of its child, which
-	# runs the job and writes nothing (read_messages() on a blocking pipe,
-	# workers/worker.c): it sees the SIGTERM only when the job ends, after
-	# the child has already started the next job of the batch. Expected:
-	# one job finished, three released, exit ~3 s after SIGTERM; actual:
-	# two jobs finished (the second started after the SIGTERM), two
-	# released, exit ~6 s after.
 	is $st, 0, sprintf 'grace 10: the worker exits 0 (%.1f s after SIGTERM)', $took;
 	cmp_ok $took, '<', 4.5, 'grace 10: once the running job (3 s) finished';
 	my $j = job($db, $first);
@@ -90,9 +83,6 @@ sub msgs { map { $_->{msg} // () } $_[0]->log_lines }
 	$w->signal('TERM');
 	my $st = $w->wait_exit(8);
 	my $took = time - $t0;
-	# BUG: as above, the master notices the SIGTERM only once the job has
-	# ended: expected exit ~1 s after SIGTERM with the job released
-	# (queued, attempt 1); actual exit ~5 s after, the job succeeded.
 	is $st, 0, sprintf 'grace 1: the worker exits 0 (%.1f s after SIGTERM)', $took;
 	cmp_ok $took, '<', 3, 'grace 1: after the grace period, not the job';
 	my $j = job($db, $id);

@@ -695,6 +695,20 @@ test_strength(void)
 	lacks_str(reason, "at least 8", "8 three-byte code points are long enough: %s",
 	    reason);
 	free(s);
+	/* libzxcvbn reads bytes: without folding code points, eight keys
+	 * (32 bytes) count as 2^29.6 guesses. */
+	s = repeat("\xf0\x9f\x94\x91", 8);
+	ok(!password_strong_enough(s, email, name, reason, sizeof(reason)),
+	    "8 times U+1F511 refused");
+	has_str(reason, "repeated", "8 keys: %s", reason);
+	free(s);
+	s = repeat("\xf0\x9f\x94\x91\xf0\x9f\x94\x92", 6);
+	ok(!password_strong_enough(s, email, name, reason, sizeof(reason)),
+	    "6 times two emoji refused: %s", reason);
+	free(s);
+	ok(!password_strong_enough("J\xc3\xb6rg-2024", "j\xc3\xb6rg@example.org",
+	    NULL, reason, sizeof(reason)), "J\xc3\xb6rg-2024 refused");
+	has_str(reason, "email", "a non-ASCII local part is seen: %s", reason);
 	s = repeat("a", 1 << 20);
 	ok(!password_strong_enough(s, email, name, reason, sizeof(reason)),
 	    "1 MB refused");
