@@ -1,3 +1,4 @@
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,6 +7,8 @@
 
 #include "db.h"
 #include "log.h"
+
+static void	db_prepared_free(struct db *db);
 
 enum fb_err
 db_classify(const char *sqlstate)
@@ -59,6 +62,7 @@ db_connect(struct db *db)
 	keys[n] = "dbname"; vals[n++] = db->url;
 	keys[n] = NULL; vals[n] = NULL;
 	db->conn = PQconnectdbParams(keys, vals, 1);
+	db->conn_gen++;
 	if (db->conn == NULL) {
 		log_msg(FBLOG_ERROR, "db: out of memory");
 		return FB_ERR_NOMEM;
@@ -91,6 +95,7 @@ db_close(struct db *db)
 {
 	if (db->conn != NULL)
 		PQfinish(db->conn);
+	db_prepared_free(db);
 	if (db->url != NULL) {
 		OPENSSL_cleanse(db->url, strlen(db->url));
 		free(db->url);
@@ -107,6 +112,7 @@ db_ensure(struct db *db)
 		return FB_ERR_UNAVAILABLE;
 	if (db->conn != NULL) {
 		PQreset(db->conn);
+		db->conn_gen++;
 		if (PQstatus(db->conn) == CONNECTION_OK) {
 			log_msg(FBLOG_INFO, "db: reconnected");
 			return FB_OK;
@@ -117,23 +123,88 @@ db_ensure(struct db *db)
 	return db_connect(db);
 }
 
+/* The per-connection cache of prepared statements: an open-addressing table
+ * keyed by the SQL string's address, confirmed by its text. */
+#define DB_PREPARED_MAX 256
+
+struct db_prepared {
+	const char	*key;		/* the caller's SQL pointer (or NULL: free) */
+	char		*sql;		/* our copy, to confirm a hit */
+	unsigned	 gen;		/* conn_gen it was prepared in */
+};
+
+/* The name of a prepared statement of sql, preparing it when needed; NULL
+ * when it cannot be (the caller then sends the text, unprepared). */
+static const char *
+db_prepare(struct db *db, const char *sql, int nparams, char name[16])
+{
+	struct db_prepared	*p;
+	PGresult		*res;
+	size_t			 i, n;
+	bool			 ok;
+
+	if (db->prepared == NULL &&
+	    (db->prepared = calloc(DB_PREPARED_MAX, sizeof(*db->prepared))) == NULL)
+		return NULL;
+	i = ((uintptr_t)sql >> 4) % DB_PREPARED_MAX;
+	for (n = 0; n < DB_PREPARED_MAX; n++, i = (i + 1) % DB_PREPARED_MAX) {
+		p = &db->prepared[i];
+		if (p->key == NULL || (p->key == sql && strcmp(p->sql, sql) == 0))
+			break;
+	}
+	if (n == DB_PREPARED_MAX)
+		return NULL;		/* full: run it unprepared */
+	snprintf(name, 16, "fb%zu", i);
+	if (p->key != NULL && p->gen == db->conn_gen)
+		return name;
+	if (p->key == NULL) {
+		if ((p->sql = strdup(sql)) == NULL)
+			return NULL;
+		p->key = sql;
+	}
+	res = PQprepare(db->conn, name, sql, nparams, NULL);
+	ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	if (!ok)
+		return NULL;		/* its error shows when it runs unprepared */
+	p->gen = db->conn_gen;
+	return name;
+}
+
+static void
+db_prepared_free(struct db *db)
+{
+	size_t	i;
+
+	if (db->prepared == NULL)
+		return;
+	for (i = 0; i < DB_PREPARED_MAX; i++)
+		free(db->prepared[i].sql);
+	free(db->prepared);
+	db->prepared = NULL;
+}
+
 /* Runs sql once; returns the result (or NULL) and sets db->sqlstate. */
 static PGresult *
 db_run(struct db *db, const char *sql, int nparams, const char *const *params,
     ExecStatusType want, enum fb_err *err)
 {
 	PGresult	*res;
-	const char	*state;
+	const char	*state, *stmt;
 	ExecStatusType	 st;
 	int		 attempt;
+	char		 name[16];
 
 	db->sqlstate[0] = '\0';
 	for (attempt = 0; attempt < 2; attempt++) {
 		if ((*err = db_ensure(db)) != FB_OK)
 			return NULL;
-		res = nparams >= 0 ?
-		    PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0) :
-		    PQexec(db->conn, sql);
+		if (nparams < 0)
+			res = PQexec(db->conn, sql);
+		else if ((stmt = db_prepare(db, sql, nparams, name)) != NULL)
+			res = PQexecPrepared(db->conn, stmt, nparams, params, NULL, NULL, 0);
+		else
+			res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
 		st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 		/* PGRES_EMPTY_QUERY as `want` marks a script: any success counts. */
 		if (st == want || (want == PGRES_EMPTY_QUERY &&
@@ -150,6 +221,12 @@ db_run(struct db *db, const char *sql, int nparams, const char *const *params,
 		    "sqlstate", db->sqlstate,
 		    "error", res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(db->conn)));
 		PQclear(res);
+		/* Our prepared statement vanished (DISCARD ALL, a pooler): prepare
+		 * again on the retry. */
+		if (strcmp(db->sqlstate, "26000") == 0 && attempt == 0) {
+			db->conn_gen++;
+			continue;
+		}
 		/* A lost connection outside a transaction: the statement did not
 		 * run on any live server, so one retry on a new connection is safe. */
 		if (PQstatus(db->conn) == CONNECTION_BAD && !db->in_txn && attempt == 0)

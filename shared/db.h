@@ -5,6 +5,10 @@
  * no transaction is open, so a restarted server heals without a restart of
  * ours. Errors are classified by SQLSTATE; the server's message is logged
  * here and never handed to a client.
+ *
+ * Statements are prepared once per connection and then executed by name
+ * (the parse and plan are most of a short query's cost). The cache is keyed
+ * by the SQL text, so callers pass their constant SQL strings as they are.
  */
 #ifndef FB_DB_H
 #define FB_DB_H
@@ -22,6 +26,8 @@ struct db {
 	bool	 in_txn;	/* between db_begin and db_commit/db_rollback */
 	char	 sqlstate[6];	/* of the last failure ("" if none) */
 	char	 application_name[32];
+	unsigned conn_gen;	/* bumped on every (re)connect: prepared statements are per session */
+	struct db_prepared *prepared;	/* the statement cache (or NULL) */
 };
 
 /* Remembers url and tries to connect; the struct is usable (and must be

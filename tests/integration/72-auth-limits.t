@@ -65,7 +65,19 @@ sub api {
 	my $ip = delete $o{ip};
 	my %h = (%{ delete $o{headers} || {} }, 'X-Request-Id' => sprintf('t72-%d', ++$RID));
 	$h{'X-Forwarded-For'} = $ip if defined $ip;
-	return http($method, "$s->{url}$path", %o, headers => \%h);
+	my $r = http($method, "$s->{url}$path", %o, headers => \%h);
+	diag_5xx($s, "$method $path", $r);
+	return $r;
+}
+
+# On a 5xx, what the pool and nginx said: the tests do not expect any.
+sub diag_5xx {
+	my ($s, $what, $r) = @_;
+	return unless ($r->{status} // 0) >= 500;
+	my $tail = sub { my @l = split /\n/, $_[0] // ''; join "\n", @l[($#l > 14 ? $#l - 14 : 0) .. $#l] };
+	diag "$what answered $r->{status}: $r->{content}";
+	diag "pool log:\n" . $tail->($s->log_text);
+	diag "nginx error log:\n" . $tail->(do { local $/; open my $fh, '<', $s->{nginx}{error_log} or return ''; <$fh> });
 }
 
 sub sc { my ($r) = @_; ($r->{status} // '?') . ' ' . (($r->{json} && $r->{json}{code}) // '') }

@@ -228,6 +228,8 @@ subtest 'PATCH /api/me {name}' => sub {
 	is $r->{json}{user}{id}, $ID{alice}, 'the same user';
 	is api(GET => '/api/me', token => $tok)->{json}{user}{name}, 'Alice A. Anders', 'GET shows it';
 	is psql($DB, "SELECT name FROM users WHERE id = '$ID{alice}'"), 'Alice A. Anders', 'stored';
+	is psql($DB, "SELECT updated_at > created_at FROM users WHERE id = '$ID{alice}'"), 't',
+		'updated_at moves';
 
 	$r = api(PATCH => '/api/me', token => $tok, json => { name => 'n' x 200 });
 	is $r->{status}, 200, '200 characters: 200' or diag $r->{content};
@@ -608,6 +610,12 @@ subtest 'GET /api/me/export' => sub {
 		map { [$_, "not a stored refresh token hash"] } @rt) {
 		ok index($text, $bad->[0]) < 0, $bad->[1];
 	}
+	for my $other (grep { $_ ne 'dave' } sort keys %ID) {
+		ok index($text, $ID{$other}) < 0 && index($text, "$other\@example.com") < 0,
+			"nothing of $other";
+	}
+	my @foreign = split /\n/, psql($DB, "SELECT id FROM sessions WHERE user_id <> '$ID{dave}'");
+	ok @foreign > 0 && !(grep { index($text, $_) >= 0 } @foreign), 'no other user\'s session';
 	my @secret_keys = grep { /pass|secret|hash|totp|backup/i } all_keys($d);
 	is_deeply \@secret_keys, [], 'no key that smells of a secret';
 	is psql($DB, "SELECT count(*) FROM audit_log WHERE action = 'account.export' AND actor_id = '$ID{dave}'"),
@@ -684,6 +692,9 @@ subtest 'DELETE /api/me' => sub {
 	is_deeply $e->{details}, { email => 'erin@example.com' }, 'naming the address';
 	problem_ok(api(PATCH => "/api/admin/users/$erin", token => $ADMIN, json => { role => 'admin' }),
 		404, 'not_found', undef, 'the admin cannot find her any more');
+	is api(POST => '/api/invitations', token => $ADMIN,
+		json => { email => 'erin@example.com', role => 'user' })->{status}, 201,
+		'the address is free: it can be invited again';
 };
 
 note sprintf 'took %.1f s', time - $T0;
