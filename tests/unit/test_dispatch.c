@@ -779,7 +779,18 @@ test_docs(void)
 			}
 		}
 		ok(all, "openapi: a path for every route");
-		is_int(json_object_size(paths), routes_count, "openapi: no other path");
+		{
+			size_t	distinct = 0, k;
+
+			/* Routes that share a pattern (one per method) share a path. */
+			for (i = 0; i < routes_count; i++) {
+				for (k = 0; k < i; k++)
+					if (strcmp(routes[k].pattern, routes[i].pattern) == 0)
+						break;
+				distinct += k == i;
+			}
+			is_int(json_object_size(paths), distinct, "openapi: no other path");
+		}
 		ok(json_object_get(json_object_get(json_object_get(paths, "/metrics"), "get"),
 		    "security") != NULL, "openapi: /metrics declares its bearer security");
 		is_str(jstr(json_object_get(json_object_get(paths, "/health"), "get"),
@@ -986,9 +997,6 @@ test_finish(void)
 {
 	struct run	 r;
 	struct buf	 out = BUF_INIT;
-	const char	*names[] = { "/health", "/ready", "/metrics", "/api/openapi.json",
-			    "/api/docs", "/api/docs.js", "/.well-known/jwks.json",
-			    "unmatched" };
 	char		 path[] = "/tmp/fastback-test-dispatch-XXXXXX";
 	int		 fd, saved;
 	FILE		*f;
@@ -1057,7 +1065,14 @@ test_finish(void)
 		ok(0, "read the log back");
 	unlink(path);
 
-	metrics_render(&out, names, sizeof(names) / sizeof(names[0]));
+	{
+		static const char *labels[METRICS_MAX_ROUTES];
+		size_t	k;
+
+		for (k = 0; k <= routes_count; k++)
+			labels[k] = route_label(k);
+		metrics_render(&out, labels, routes_count + 1);
+	}
 	has_str(buf_str(&out), "http_requests_total{method=\"GET\",route=\"/health\","
 	    "status=\"200\"} 1\n", "the request is counted");
 	has_str(buf_str(&out), "http_requests_total{method=\"GET\",route=\"unmatched\","
