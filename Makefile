@@ -2,7 +2,8 @@
 # build/asan/ with AddressSanitizer and UBSan; `make check` tests the ASan build.
 
 CC      ?= cc
-PKGS     = fcgi libpq jansson openssl hiredis libcurl libargon2 libcrypt
+PKGS     = fcgi libpq jansson openssl hiredis libcurl libargon2 libcrypt \
+           liboath libqrencode libpng
 
 ifeq ($(ASAN),1)
 OUT      = build/asan
@@ -27,6 +28,7 @@ SHARED_SRC = \
 	shared/b64.c \
 	shared/buf.c \
 	shared/config.c \
+	shared/crypto.c \
 	shared/cursor.c \
 	shared/db.c \
 	shared/err.c \
@@ -43,11 +45,13 @@ SHARED_SRC = \
 	shared/outbox.c \
 	shared/password.c \
 	shared/problem.c \
+	shared/qr.c \
 	shared/rand.c \
 	shared/ratelimit.c \
 	shared/sessions.c \
 	shared/template.c \
 	shared/token.c \
+	shared/totp.c \
 	shared/users.c \
 	shared/validate.c
 

@@ -7,10 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 
-#include "b64.h"
 #include "log.h"
 #include "request.h"
 #include "routes.h"
@@ -222,53 +219,16 @@ docs_js_get(struct request *req)
 	resp_text(req, 200, "text/javascript", docs_js, sizeof(docs_js) - 1);
 }
 
-/* The public JWK of JWT_PRIVATE_KEY_FILE, read once per responder. */
-static enum fb_err
-ed25519_jwk_x(const char *path, char x[B64URL_ENCODED_SIZE(32)])
-{
-	unsigned char	 pub[32];
-	size_t		 publen = sizeof(pub);
-	EVP_PKEY	*key = NULL;
-	FILE		*f;
-	enum fb_err	 e = FB_ERR_INTERNAL;
-
-	if ((f = fopen(path, "r")) != NULL) {
-		key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-		fclose(f);
-	}
-	if (key != NULL && EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519 &&
-	    EVP_PKEY_get_raw_public_key(key, pub, &publen) == 1 && publen == 32) {
-		b64url_encode(pub, publen, x);
-		e = FB_OK;
-	} else
-		log_msg(FBLOG_ERROR, "jwks: JWT_PRIVATE_KEY_FILE is not an Ed25519 key");
-	EVP_PKEY_free(key);
-	return e;
-}
-
+/* The keys of the ring (current and previous): empty for HS256. */
 void
 jwks_get(struct request *req)
 {
-	static char	 x[B64URL_ENCODED_SIZE(32)];
-	static char	 cached_path[4096];	/* the file x was read from */
-	const char	*path = req->app->cfg.jwt_private_key_file;
-	json_t		*keys = json_array();
+	json_t	*doc = jwt_jwks(&req->app->jwt);
 
-	if (path != NULL) {
-		if (strcmp(cached_path, path) != 0) {
-			x[0] = '\0';
-			if (ed25519_jwk_x(path, x) == FB_OK)
-				snprintf(cached_path, sizeof(cached_path), "%s", path);
-		}
-		if (x[0] == '\0') {
-			json_decref(keys);
-			resp_error(req, FB_ERR_INTERNAL);
-			return;
-		}
-		/* RFC 8037 §2: an Ed25519 public key as an OKP JWK. */
-		json_array_append_new(keys, json_pack("{s:s,s:s,s:s,s:s,s:s}", "kty", "OKP",
-		    "crv", "Ed25519", "x", x, "alg", "EdDSA", "use", "sig"));
+	if (doc == NULL) {
+		resp_error(req, FB_ERR_NOMEM);
+		return;
 	}
 	resp_header(req, "Cache-Control", "public, max-age=300");
-	resp_json(req, 200, json_pack("{s:o}", "keys", keys));
+	resp_json(req, 200, doc);
 }

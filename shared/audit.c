@@ -54,9 +54,12 @@ audit_verify(struct db *db, const char *head, struct audit_report *r)
 	if (head != NULL) {
 		colon = strchr(head, ':');
 		if (colon == NULL || colon == head || (size_t)(colon - head) >= sizeof(head_seq) ||
-		    strlen(colon + 1) != 64)
+		    strlen(colon + 1) != 64 || strspn(colon + 1, "0123456789abcdef") != 64)
 			return FB_ERR_INVALID;
 		memcpy(head_seq, head, (size_t)(colon - head));
+		/* A sequence number: digits, not 0 (entries start at 1). */
+		if (strspn(head_seq, "0123456789") != strlen(head_seq) || head_seq[0] == '0')
+			return FB_ERR_INVALID;
 	}
 	for (;;) {
 		snprintf(batch, sizeof(batch), "%d", AUDIT_BATCH);

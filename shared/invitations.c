@@ -66,10 +66,11 @@ invitations_list(struct db *db, const char *after, int limit, json_t **data, cha
 	params[2] = lim;
 	e = db_query(db, &res, "SELECT " INV_COLS ","
 	    " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS k"
-	    " FROM invitations WHERE accepted_at IS NULL AND revoked_at IS NULL"
+	    " FROM invitations i WHERE accepted_at IS NULL AND revoked_at IS NULL"
 	    " AND expires_at > now()"
-	    " AND ($1::timestamptz IS NULL OR (created_at, id) < ($1::timestamptz, $2::uuid))"
-	    " ORDER BY created_at DESC, id DESC LIMIT $3::int", 3, params);
+	    " AND ($1::timestamptz IS NULL OR (i.created_at, i.id) < ($1::timestamptz, $2::uuid))"
+	    /* i.: the table's timestamps, not the whole-second text of the list */
+	    " ORDER BY i.created_at DESC, i.id DESC LIMIT $3::int", 3, params);
 	if (e != FB_OK)
 		return e;
 	*data = json_array();

@@ -237,8 +237,8 @@ sessions_list(struct db *db, const char *user_id, const char *current, json_t **
 	*data = NULL;
 	e = db_query(db, &res, "SELECT id, " TS("created_at") " AS created_at, "
 	    TS("last_used_at") " AS last_used_at, host(ip) AS ip, user_agent"
-	    " FROM sessions WHERE user_id = $1::uuid AND revoked_at IS NULL"
-	    " AND expires_at > now() ORDER BY created_at DESC, id DESC LIMIT 100",
+	    " FROM sessions s WHERE user_id = $1::uuid AND revoked_at IS NULL"
+	    " AND expires_at > now() ORDER BY s.created_at DESC, s.id DESC LIMIT 100",
 	    1, params);
 	if (e != FB_OK)
 		return e;

@@ -79,9 +79,20 @@ create_admin(const struct config *cfg, struct db *db, const char *email)
 	return 0;
 }
 
+/* A stored argon2id string we can verify: password_verify() parses it fully
+ * (and refuses costs out of bounds) before any hashing. */
+static bool
+argon2id_well_formed(const struct password_params *pp, const char *hash)
+{
+	enum password_verdict	v;
+
+	return strncmp(hash, "$argon2id$", 10) == 0 &&
+	    password_verify(pp, hash, "probe", &v, NULL) == FB_OK;
+}
+
 /* One import line; returns 0 imported, 1 skipped (exists), -1 refused. */
 static int
-import_one(struct db *db, json_t *o, long lineno)
+import_one(struct db *db, const struct password_params *pp, json_t *o, long lineno)
 {
 	const char		*email, *name, *hash, *role;
 	struct audit_entry	 ae;
@@ -98,9 +109,9 @@ import_one(struct db *db, json_t *o, long lineno)
 		fprintf(stderr, "line %ld: \"email\" is missing or not an email address\n", lineno);
 		return -1;
 	}
-	if (hash != NULL && !password_is_bcrypt(hash) && strncmp(hash, "$argon2id$", 10) != 0) {
+	if (hash != NULL && !password_is_bcrypt(hash) && !argon2id_well_formed(pp, hash)) {
 		fprintf(stderr, "line %ld: \"password_hash\" is neither bcrypt ($2a$/$2b$/$2y$) "
-		    "nor argon2id\n", lineno);
+		    "nor an argon2id PHC string\n", lineno);
 		return -1;
 	}
 	if (role != NULL && strcmp(role, "user") != 0 && strcmp(role, "admin") != 0) {
@@ -136,7 +147,7 @@ import_one(struct db *db, json_t *o, long lineno)
 }
 
 static int
-import(struct db *db, const char *path)
+import(struct db *db, const struct password_params *pp, const char *path)
 {
 	FILE		*f;
 	char		 line[IMPORT_LINE_MAX];
@@ -167,7 +178,7 @@ import(struct db *db, const char *path)
 			refused++;
 			continue;
 		}
-		r = import_one(db, o, lineno);
+		r = import_one(db, pp, o, lineno);
 		json_decref(o);
 		if (r == 0)
 			done++;
@@ -185,6 +196,7 @@ import(struct db *db, const char *path)
 int
 ctl_users(const struct config *cfg, int argc, char **argv)
 {
+	struct password_params pp;
 	struct db	db;
 	int		status;
 
@@ -199,8 +211,9 @@ ctl_users(const struct config *cfg, int argc, char **argv)
 		db_close(&db);
 		return 1;
 	}
+	password_params_from_config(cfg, &pp);
 	status = strcmp(argv[1], "create-admin") == 0 ? create_admin(cfg, &db, argv[2]) :
-	    import(&db, argv[2]);
+	    import(&db, &pp, argv[2]);
 	db_close(&db);
 	return status;
 }

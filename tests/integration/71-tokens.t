@@ -70,7 +70,16 @@ sub jwt_hs256 {
 
 sub sc { my ($r) = @_; ($r->{status} // '?') . ' ' . (($r->{json} && $r->{json}{code}) // '') }
 
-sub me { my ($s, $tok) = @_; http(GET => "$s->{url}/api/me", token => $tok) }
+sub me {
+	my ($s, $tok) = @_;
+	my $r = http(GET => "$s->{url}/api/me", token => $tok);
+	if (($r->{status} // 0) >= 500) {	# no case expects one: show why
+		my @l = split /\n/, $s->log_text;
+		diag "GET /api/me answered $r->{status}: $r->{content}\npool log:\n"
+			. join "\n", @l[($#l > 14 ? $#l - 14 : 0) .. $#l];
+	}
+	return $r;
+}
 
 sub user {
 	my ($s, $email) = @_;

@@ -276,14 +276,6 @@ subtest 'users import: hashes that only look like a known format' => sub {
 		my $file = write_file("$name.jsonl",
 			jline(email => "$name\@example.com", password_hash => $hash, email_verified => JSON::PP::true));
 		my ($st, $out, $err) = ctl(undef, 'users', 'import', $file);
-		# BUG: a malformed "$argon2id$..." passes the import's prefix
-		# test (workers/ctl_users.c import_one() checks only
-		# strncmp(hash, "$argon2id$", 10), not that it parses as a PHC
-		# string): the account is created with a hash no password can
-		# ever match (login: password_verify() FB_ERR_INVALID, 401).
-		# Expected: refused like any other unknown format (exit 1,
-		# "refused 1", no account); actual for argon-garbage and
-		# argon-nohash: exit 0, "imported 1".
 		is $st, 1, "$name: exit 1";
 		is $out, "imported 0, skipped 0 (email exists), refused 1\n", "$name: refused" or diag $err;
 		is psql($DB, "SELECT count(*) FROM users WHERE email = '$name\@example.com'"), 0, "$name: no account";
@@ -484,11 +476,6 @@ subtest 'audit verify --head: a cut or rewritten tail' => sub {
 	($st, $out) = verify('--head');
 	is $st, 2, '--head without a value: exit 2';
 	# A head whose SEQ is not a number, or 0, is never found in the chain.
-	# BUG: audit_verify() (shared/audit.c) reports a head it did not find
-	# with broken_seq = strtol(SEQ), which is 0 for "x" or "0", and
-	# ctl_audit() takes broken_seq 0 for "no break": exit 0 "audit log
-	# intact". Expected: exit 2 (malformed --head) or 1 (head not in the
-	# chain); actual: exit 0 "audit log intact: N entries; head N:...".
 	for my $head ("x:$HEAD_HASH", "0:$HEAD_HASH", " $HEAD_SEQ:$HEAD_HASH") {
 		($st, $out) = verify('--head', $head);
 		isnt $st, 0, "--head '$head' is not reported intact" or diag $out;
@@ -517,7 +504,8 @@ subtest 'audit_log is append-only; the chain trigger numbers every INSERT' => su
 	like $out, qr/intact: ${\($n + 1)} entries/, 'with one entry more';
 
 	# The application keeps chaining.
-	is login('root@example.com')->{status}, 200, 'a login (audited)';
+	my $r = login('root@example.com');
+	is $r->{status}, 200, 'a login (audited)' or diag "$r->{status} $r->{content}";
 	($st, $out) = verify();
 	is $st, 0, 'intact' or diag $out;
 	like $out, qr/intact: ${\($n + 2)} entries/, 'the login entry is chained';
