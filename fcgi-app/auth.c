@@ -284,8 +284,10 @@ auth_resend_verification(struct request *req)
  * most ACCOUNT_SLOW_MAX. Never locked for good, so nobody can lock a real
  * user out, and guessing becomes hopeless.
  */
+/* Keyed by the address, not the account, so an address without an account
+ * is slowed the same way and the 429 tells nothing about existence. */
 static bool
-account_not_slowed(struct request *req, const struct user *u)
+account_not_slowed(struct request *req, const char *ek)
 {
 	long			 limit = req->app->cfg.rl_account_failures;
 	struct rl_result	 r;
@@ -294,7 +296,7 @@ account_not_slowed(struct request *req, const struct user *u)
 
 	if (limit <= 0)
 		return true;
-	snprintf(key, sizeof(key), "login:acct:%s", u->id);
+	snprintf(key, sizeof(key), "login:acct:%s", ek);
 	if (ratelimit_peek(&req->app->rl, key, RL_LIMIT_MAX, ACCOUNT_FAIL_WINDOW, &r) != FB_OK ||
 	    r.count < limit)
 		return true;
@@ -302,7 +304,7 @@ account_not_slowed(struct request *req, const struct user *u)
 	wait = excess >= 9 ? ACCOUNT_SLOW_MAX : 1L << excess;
 	if (wait > ACCOUNT_SLOW_MAX)
 		wait = ACCOUNT_SLOW_MAX;
-	snprintf(key, sizeof(key), "login:slow:%s", u->id);
+	snprintf(key, sizeof(key), "login:slow:%s", ek);
 	return limit_hit(req, key, 1, wait);
 }
 
@@ -321,7 +323,8 @@ auth_login(struct request *req)
 
 	email_key(email, ek);
 	snprintf(ipkey, sizeof(ipkey), "login:fail:%s:%s", req->client_ip, ek);
-	if (!limit_peek(req, ipkey, c->rl_login_failures, LOGIN_FAIL_WINDOW))
+	if (!limit_peek(req, ipkey, c->rl_login_failures, LOGIN_FAIL_WINDOW) ||
+	    !account_not_slowed(req, ek))
 		return;
 	e = users_find_by_email(db, email, true, &u);
 	if (e != FB_OK && e != FB_ERR_NOTFOUND) {
@@ -332,18 +335,14 @@ auth_login(struct request *req)
 		/* The same work as a wrong password, the same answer. */
 		password_burn(&req->app->pw, password);
 	} else {
-		if (!account_not_slowed(req, &u)) {
-			user_clear(&u);
-			return;
-		}
 		if (password_verify(&req->app->pw, u.password_hash, password, &v,
 		    &needs_rehash) != FB_OK)
 			v = PASSWORD_MISMATCH;
 	}
 	if (v != PASSWORD_MATCH) {
 		limit_count(req, ipkey, c->rl_login_failures, LOGIN_FAIL_WINDOW);
-		if (u.id[0] != '\0') {
-			snprintf(acctkey, sizeof(acctkey), "login:acct:%s", u.id);
+		if (c->rl_account_failures > 0) {
+			snprintf(acctkey, sizeof(acctkey), "login:acct:%s", ek);
 			limit_count(req, acctkey, RL_LIMIT_MAX, ACCOUNT_FAIL_WINDOW);
 		}
 		metrics_add("logins_total{outcome=\"failure\"}", 1);

@@ -14,6 +14,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
+#include "b64.h"
 #include "crypto.h"
 #include "log.h"
 #include "rand.h"
@@ -23,9 +24,9 @@
 #define AAD_PREFIX		"fastback:v1"
 #define AAD_SEP			'\x1f'	/* US, the ASCII unit separator */
 /* Encoded sizes, without the NUL. */
-#define NONCE_B64_LEN		(B64URL_ENCODED_SIZE(CRYPTO_NONCE_LEN) - 1)
+#define NONCE_B64_LEN		CRYPTO_B64_LEN(CRYPTO_NONCE_LEN)
 #define SEALED_MAX		(CRYPTO_PLAINTEXT_MAX + CRYPTO_TAG_LEN)
-#define SEALED_B64_MAX		(B64URL_ENCODED_SIZE(SEALED_MAX) - 1)
+#define SEALED_B64_MAX		CRYPTO_B64_LEN(SEALED_MAX)
 /* A 32-byte key in standard base64: 43 characters and one '='. */
 #define KEY_B64_LEN		44
 
@@ -289,7 +290,7 @@ seal(const struct crypto_keyring *k, const char *table, const char *column,
 	/* From here on, fail: releases sealed and tok. */
 	idlen = strlen(k->keys[0].id);
 	toklen = TOKEN_PREFIX_LEN + idlen + 1 + NONCE_B64_LEN + 1 +
-	    (B64URL_ENCODED_SIZE(len + CRYPTO_TAG_LEN) - 1);
+	    CRYPTO_B64_LEN(len + CRYPTO_TAG_LEN);
 	if ((sealed = malloc(len + CRYPTO_TAG_LEN)) == NULL ||
 	    (tok = malloc(toklen + 1)) == NULL) {
 		log_msg(FBLOG_ERROR, "crypto: out of memory");
@@ -389,7 +390,7 @@ token_split(const char *token, struct token_parts *tp, const char **why)
 	tp->sealed = p;
 	tp->sealed_len = strlen(p);
 	if (strchr(p, '.') != NULL ||
-	    tp->sealed_len < B64URL_ENCODED_SIZE(CRYPTO_TAG_LEN) - 1 ||
+	    tp->sealed_len < CRYPTO_B64_LEN(CRYPTO_TAG_LEN) ||
 	    tp->sealed_len > SEALED_B64_MAX) {
 		*why = "bad ciphertext";
 		return FB_ERR_INVALID;

@@ -30,7 +30,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "b64.h"
 #include "err.h"
 
 #define CRYPTO_KEY_ID_MAX	16	/* id characters: A-Z a-z 0-9 _ - */
@@ -43,11 +42,13 @@
 /* Room for the associated data "fastback:v1\x1f<table>\x1f<column>\x1f<id>",
  * with the NUL. */
 #define CRYPTO_AAD_SIZE		512
-/* Longest token crypto_seal() makes and crypto_open() reads (~85 KiB):
+/* Characters of n bytes in base64url without padding. */
+#define CRYPTO_B64_LEN(n)	(((n) * 4 + 2) / 3)
+/* Longest token crypto_seal() makes and crypto_open() reads (87441 bytes):
  * "v1." id "." nonce "." ciphertext-and-tag, without the NUL. */
 #define CRYPTO_TOKEN_MAX	(3 + CRYPTO_KEY_ID_MAX + 1 + \
-	(B64URL_ENCODED_SIZE(CRYPTO_NONCE_LEN) - 1) + 1 + \
-	(B64URL_ENCODED_SIZE(CRYPTO_PLAINTEXT_MAX + CRYPTO_TAG_LEN) - 1))
+	CRYPTO_B64_LEN(CRYPTO_NONCE_LEN) + 1 + \
+	CRYPTO_B64_LEN(CRYPTO_PLAINTEXT_MAX + CRYPTO_TAG_LEN))
 
 struct crypto_keyring {
 	size_t	count;				/* keys; 0: not configured */
@@ -109,6 +110,7 @@ enum fb_err	crypto_seal(const struct crypto_keyring *k, const char *table,
  * FB_ERR_NOTFOUND when the token names a key id the ring does not list (an
  * altered id is refused the same way, or with FB_ERR_INVALID when it names
  * another listed key); FB_ERR_UNAVAILABLE when the ring has no key;
+ * FB_ERR_INVALID or FB_ERR_TOOBIG for a bad row identity (see crypto_aad());
  * FB_ERR_NOMEM; FB_ERR_INTERNAL when the cipher fails. Refusals are logged
  * at warn with table.column and the reason, never the token.
  */
@@ -136,10 +138,10 @@ bool		crypto_is_current(const struct crypto_keyring *k,
  *
  * crypto_gcm_raw: one AES-256-GCM operation with a 96-bit nonce, as
  * crypto_seal()/crypto_open() use it, so the NIST vectors check the real
- * path. Encrypting writes len bytes to out and the tag to tag; decrypting
- * reads the tag and writes len bytes to out, which are wiped when the tag
- * does not verify (FB_ERR_INVALID). in and aad may be NULL when their
- * length is 0. FB_ERR_TOOBIG when len is over CRYPTO_PLAINTEXT_MAX or
+ * path. out (never NULL) has room for len bytes. Encrypting writes len
+ * bytes to out and the tag to tag; decrypting reads the tag and writes len
+ * bytes to out, which are wiped when the tag does not verify
+ * (FB_ERR_INVALID). in and aad may be NULL when their length is 0. FB_ERR_TOOBIG when len is over CRYPTO_PLAINTEXT_MAX or
  * aadlen over CRYPTO_AAD_SIZE; FB_ERR_NOMEM; FB_ERR_INTERNAL.
  *
  * crypto_seal_with_nonce: crypto_seal() with a chosen nonce. Never use it

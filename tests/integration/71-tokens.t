@@ -282,11 +282,8 @@ subtest 'EdDSA: JWT_PRIVATE_KEY_FILE, JWKS, key confusion' => sub {
 	my $k = $keys[0] || {};
 	is $k->{kty}, 'OKP', 'kty OKP';
 	is $k->{crv}, 'Ed25519', 'crv Ed25519';
-	# KNOWN BUG (fails): GET /.well-known/jwks.json is answered by jwks_get
-	# (fcgi-app/openapi.c), which builds the JWK itself from the key file
-	# without "kid" (and never lists JWT_PREVIOUS_KEY_FILE), instead of
-	# jwt_jwks() of shared/jwt.c, which has both. A client cannot pick the
-	# key of a token by its kid.
+	# The kid lets a client pick the key of a token (this failed while
+	# jwks_get built the JWK itself without kid; fixed in b98c144).
 	is $k->{kid}, $eh->{kid}, 'the token\'s kid';
 	is $k->{x}, b64u($raw), 'x = the raw public key (last 32 bytes of the DER)';
 	ok !exists $k->{d}, 'no private part (d)';
@@ -331,7 +328,7 @@ subtest 'EdDSA: JWT_PRIVATE_KEY_FILE, JWKS, key confusion' => sub {
 	isnt $nh->{kid}, $eh->{kid}, 'new tokens carry another kid';
 	is me($e2, $nt->{access_token})->{status}, 200, '... and work';
 	$jwks = http(GET => "$e2->{url}/.well-known/jwks.json");
-	# KNOWN BUG (fails): see above; jwks_get publishes the current key only.
+	# jwt.h: the JWKS lists current and previous (fixed in b98c144).
 	is_deeply [sort map { $_->{kid} // 'none' } @{ ($jwks->{json} || {})->{keys} || [] }],
 		[sort $nh->{kid}, $eh->{kid}], 'the JWKS lists both keys by kid (jwt.h: current and previous)';
 	$e2->{nginx}->stop;

@@ -106,7 +106,7 @@ test_oathtool(void)
 
 	times[nt - 1] = (long long)time(NULL);
 	if (!have_tool("oathtool")) {
-		skip(2 + 3 * (int)nt, "oathtool not installed");
+		skip(3 + 3 * (int)nt, "oathtool not installed");
 		return;
 	}
 	ok(oathtool_code(RFC_SECRET_B32, 1234567890LL, code) &&
@@ -141,7 +141,7 @@ test_window(void)
 	int		d;
 
 	/* The first and the last second of a step. */
-	for (now = 1700000010 - 10; now <= 1700000039; now += 29) {
+	for (now = 1700000010; now <= 1700000039; now += 29) {
 		cur = (long long)now / 30;
 		for (d = -3; d <= 3; d++) {
 			if (totp_code(rfc_secret, RFC_SECRET_LEN, cur + d, code) != FB_OK) {
