@@ -24,6 +24,7 @@ LDFLAGS += -pie -Wl,-z,relro,-z,now $(OPT)
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lzxcvbn -lm
 
 SHARED_SRC = \
+	shared/apikeys.c \
 	shared/audit.c \
 	shared/b64.c \
 	shared/buf.c \
@@ -32,6 +33,7 @@ SHARED_SRC = \
 	shared/cursor.c \
 	shared/db.c \
 	shared/err.c \
+	shared/httpc.c \
 	shared/invitations.c \
 	shared/ipaddr.c \
 	shared/jobs.c \
@@ -41,6 +43,7 @@ SHARED_SRC = \
 	shared/mailtoken.c \
 	shared/mail.c \
 	shared/metrics.c \
+	shared/mfa.c \
 	shared/migrate.c \
 	shared/outbox.c \
 	shared/password.c \
@@ -58,6 +61,7 @@ SHARED_SRC = \
 # Everything of the responder but main(), so unit tests can link it.
 FCGI_SRC = \
 	fcgi-app/admin.c \
+	fcgi-app/apikeys.c \
 	fcgi-app/app.c \
 	fcgi-app/auth.c \
 	fcgi-app/dispatch.c \
@@ -65,6 +69,7 @@ FCGI_SRC = \
 	fcgi-app/invitations.c \
 	fcgi-app/listen.c \
 	fcgi-app/me.c \
+	fcgi-app/mfa.c \
 	fcgi-app/openapi.c \
 	fcgi-app/prefork.c \
 	fcgi-app/request.c \
@@ -82,6 +87,7 @@ WORKER_SRC = \
 CTL_SRC = \
 	workers/ctl_cron.c \
 	workers/ctl_jobs.c \
+	workers/ctl_keys.c \
 	workers/ctl_mail.c \
 	workers/ctl_users.c \
 	workers/fastbackctl.c

@@ -9,6 +9,11 @@ app_load_keys(struct app *app, FILE *errs)
 		return -1;
 	}
 	password_params_from_config(&app->cfg, &app->pw);
+	if (crypto_keyring_load(app->cfg.encryption_keys, &app->keys) != FB_OK) {
+		jwt_keyring_free(&app->jwt);
+		fprintf(errs, "config: ENCRYPTION_KEYS cannot be loaded\n");
+		return -1;
+	}
 	return 0;
 }
 
@@ -16,4 +21,5 @@ void
 app_free_keys(struct app *app)
 {
 	jwt_keyring_free(&app->jwt);
+	crypto_keyring_free(&app->keys);
 }

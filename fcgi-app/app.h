@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "crypto.h"
 #include "db.h"
 #include "jwt.h"
 #include "kv.h"
@@ -24,6 +25,7 @@ struct app {
 	bool		 has_kv;	/* REDIS_URL is set */
 	struct jwt_keyring jwt;		/* loaded with the configuration */
 	struct password_params pw;
+	struct crypto_keyring keys;	/* ENCRYPTION_KEYS (count 0: not configured) */
 	struct ratelimit rl;		/* Redis when configured, else PostgreSQL */
 };
 

@@ -460,6 +460,7 @@ reload(struct pool *p)
 		app_free_keys(p->app);
 		p->app->jwt = probe.jwt;
 		p->app->pw = probe.pw;
+		p->app->keys = probe.keys;
 	}
 	config_free(&p->app->cfg);
 	p->app->cfg = fresh;

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "router.h"
+#include "users.h"
 
 extern const struct route routes[];
 extern const size_t routes_count;
@@ -34,12 +35,27 @@ void	auth_sessions_delete_others(struct request *req);
 void	auth_change_password(struct request *req);
 void	auth_forgot_password(struct request *req);
 void	auth_reset_password(struct request *req);
+/* mfa.c */
+extern const struct field mfa_code_in[], mfa_verify_in[], mfa_disable_in[];
+void	mfa_enroll(struct request *req);
+void	mfa_confirm(struct request *req);
+void	mfa_disable_route(struct request *req);
+void	mfa_backup_codes_route(struct request *req);
+void	mfa_verify(struct request *req);
+void	mfa_backup_verify(struct request *req);
+void	mfa_challenge_answer(struct request *req, const struct user *u);
 /* me.c */
 extern const struct field me_patch_in[], me_delete_in[];
 void	me_get(struct request *req);
 void	me_patch(struct request *req);
 void	me_delete(struct request *req);
 void	me_export(struct request *req);
+/* apikeys.c */
+extern const struct field apikey_put_in[];
+void	apikey_list(struct request *req);
+void	apikey_put(struct request *req);
+void	apikey_delete(struct request *req);
+void	apikey_test(struct request *req);
 /* invitations.c */
 extern const struct field invitation_create_in[], invitation_accept_in[];
 void	invitation_create(struct request *req);

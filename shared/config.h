@@ -85,6 +85,11 @@ struct config {
 	char		*ai_api_base;
 	char		*ai_api_key;
 	char		*ai_model;
+	char		*api_key_providers;	/* the providers users may store keys for */
+	char		*openai_api_base;
+	char		*gemini_api_base;
+	char		*anthropic_api_base;
+	int		 api_key_test_timeout_ms;
 	char		*metrics_token;
 };
 

@@ -12,6 +12,7 @@ int	ctl_jobs(const struct config *cfg, int argc, char **argv);
 /* "user create-admin EMAIL" and "users import FILE" (argv[0] is user/users). */
 int	ctl_users(const struct config *cfg, int argc, char **argv);
 int	ctl_audit(const struct config *cfg, int argc, char **argv);
+int	ctl_keys(const struct config *cfg, int argc, char **argv);
 /* fastbackctl mail test ADDRESS: sends the "test" template synchronously
  * with SMTP_URL and MAIL_FROM; 2 when either is unset (workers/ctl_mail.c). */
 int	ctl_mail(const struct config *cfg, int argc, char **argv);

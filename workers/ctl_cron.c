@@ -65,6 +65,8 @@ cleanup(struct db *db, json_t *summary)
 	    "DELETE FROM invitations WHERE expires_at < now() - interval '30 days'"
 	    " OR accepted_at < now() - interval '30 days'"
 	    " OR revoked_at < now() - interval '30 days'")) ||
+	    (e = purge(db, summary, "mfa_challenges",
+	    "DELETE FROM mfa_challenges WHERE expires_at < now() - interval '1 day'")) ||
 	    (e = purge(db, summary, "rate_limits",
 	    "DELETE FROM rate_limits WHERE expires_at < now()")) ||
 	    (e = purge(db, summary, "cron_runs",

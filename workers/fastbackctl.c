@@ -31,6 +31,7 @@ usage(void)
 	    "  user create-admin EMAIL                        (password on stdin)\n"
 	    "  users import FILE.jsonl                        (bcrypt hashes accepted)\n"
 	    "  audit verify [--head SEQ:HASH]\n"
+	    "  keys rotate                                    (re-seal secrets under the current key)\n"
 	    "  config check | example\n");
 	return 2;
 }
@@ -100,6 +101,8 @@ main(int argc, char *argv[])
 		status = ctl_mail(&cfg, argc - i - 1, argv + i + 1);
 	else if (strcmp(argv[i], "user") == 0 || strcmp(argv[i], "users") == 0)
 		status = ctl_users(&cfg, argc - i, argv + i);
+	else if (strcmp(argv[i], "keys") == 0)
+		status = ctl_keys(&cfg, argc - i - 1, argv + i + 1);
 	else if (strcmp(argv[i], "audit") == 0)
 		status = ctl_audit(&cfg, argc - i - 1, argv + i + 1);
 	else if (strcmp(argv[i], "config") == 0 && i + 1 < argc &&

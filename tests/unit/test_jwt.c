@@ -293,8 +293,11 @@ pem_of(EVP_PKEY *pkey, bool is_private)
 	if (r != 1)
 		bail_out("PEM_write");
 	n = BIO_get_mem_data(bio, &data);
-	if ((out = strndup(data, (size_t)n)) == NULL)
-		bail_out("strndup");
+	/* Not strndup: the BIO's data has no NUL for it to look for. */
+	if (n < 0 || (out = malloc((size_t)n + 1)) == NULL)
+		bail_out("malloc");
+	memcpy(out, data, (size_t)n);
+	out[n] = '\0';
 	BIO_free(bio);
 	return out;
 }
@@ -633,7 +636,10 @@ test_constructors_bad(void)
 	    NULL, NULL) != 1)
 		bail_out("encrypted PEM");
 	n = BIO_get_mem_data(bio, &data);
-	pem = strndup(data, (size_t)n);
+	if (n < 0 || (pem = malloc((size_t)n + 1)) == NULL)
+		bail_out("malloc");
+	memcpy(pem, data, (size_t)n);
+	pem[n] = '\0';
 	has_str(pem, "ENCRYPTED", "an encrypted PEM was written");
 	path = temp_file(pem);
 	is_int(jwt_key_ed25519_pem(path, NULL, &key), FB_ERR_INVALID,
