@@ -57,7 +57,7 @@ admin_user_patch(struct request *req)
 {
 	const char	*id = request_path_param(req, "id");
 	const char	*role = json_string_value(json_object_get(req->json, "role"));
-	json_t		*dis = json_object_get(req->json, "disabled"), *p, *change;
+	json_t		*dis = json_object_get(req->json, "disabled"), *change;
 	struct db	*db = &req->app->db;
 	struct user	 before, after;
 	enum fb_err	 e;
@@ -67,9 +67,7 @@ admin_user_patch(struct request *req)
 		return;
 	}
 	if (role != NULL && strcmp(role, "user") != 0 && strcmp(role, "admin") != 0) {
-		p = problem_new(422, "validation_failed", "1 field is invalid");
-		problem_add_field(p, "role", "invalid_value", "must be \"user\" or \"admin\"");
-		resp_problem_json(req, p);
+		resp_field_problem(req, "role", "invalid_value", "must be \"user\" or \"admin\"");
 		return;
 	}
 	if (strcmp(id, req->user.id) == 0 && ((role != NULL && strcmp(role, "admin") != 0) ||

@@ -59,9 +59,7 @@ apikey_put(struct request *req)
 		return;
 	}
 	if (strpbrk(key, " \t\r\n") != NULL) {
-		json_t *p = problem_new(422, "validation_failed", "1 field is invalid");
-		problem_add_field(p, "key", "invalid_format", "must not contain spaces");
-		resp_problem_json(req, p);
+		resp_field_problem(req, "key", "invalid_format", "must not contain spaces");
 		return;
 	}
 	e = apikeys_put(&req->app->db, &req->app->keys, req->user.id, provider, key, &out);

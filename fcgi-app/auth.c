@@ -75,16 +75,6 @@ field_str(struct request *req, const char *name)
 	return json_string_value(json_object_get(req->json, name));
 }
 
-/* 422 naming one field. */
-static void
-field_problem(struct request *req, const char *field, const char *code, const char *message)
-{
-	json_t	*p = problem_new(422, "validation_failed", "1 field is invalid");
-
-	problem_add_field(p, field, code, message);
-	resp_problem_json(req, p);
-}
-
 /* A short, stable, non-reversible name for an address in limit keys. */
 static void
 email_key(const char *email, char out[33])
@@ -128,7 +118,7 @@ strong_enough(struct request *req, const char *field, const char *password,
 
 	if (password_strong_enough(password, email, name, reason, sizeof(reason)))
 		return true;
-	field_problem(req, field, "weak_password", reason);
+	resp_field_problem(req, field, "weak_password", reason);
 	return false;
 }
 
@@ -223,7 +213,7 @@ auth_verify_email(struct request *req)
 	e = mailtoken_consume(db, MAILTOKEN_VERIFY, field_str(req, "token"), uid);
 	if (e == FB_ERR_NOTFOUND) {
 		db_rollback(db);
-		field_problem(req, "token", "invalid_token", "is invalid, used or expired");
+		resp_field_problem(req, "token", "invalid_token", "is invalid, used or expired");
 		return;
 	}
 	if (e == FB_OK && (e = users_mark_verified(db, uid, &u)) == FB_OK) {
@@ -516,7 +506,7 @@ auth_change_password(struct request *req)
 	    &v, NULL) != FB_OK || v != PASSWORD_MATCH) {
 		limit_count(req, key, req->app->cfg.rl_login_failures, LOGIN_FAIL_WINDOW);
 		user_clear(&u);
-		field_problem(req, "current_password", "incorrect", "is not your current password");
+		resp_field_problem(req, "current_password", "incorrect", "is not your current password");
 		return;
 	}
 	if (!strong_enough(req, "new_password", fresh, u.email, u.name)) {
@@ -598,7 +588,7 @@ auth_reset_password(struct request *req)
 	e = mailtoken_consume(db, MAILTOKEN_RESET, field_str(req, "token"), uid);
 	if (e == FB_ERR_NOTFOUND) {
 		db_rollback(db);
-		field_problem(req, "token", "invalid_token", "is invalid, used or expired");
+		resp_field_problem(req, "token", "invalid_token", "is invalid, used or expired");
 		return;
 	}
 	if (e != FB_OK || (e = users_find(db, uid, &u)) != FB_OK)

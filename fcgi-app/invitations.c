@@ -27,15 +27,6 @@ const struct field invitation_accept_in[] = {
 	FIELD_END
 };
 
-static void
-one_field_problem(struct request *req, const char *field, const char *code, const char *msg)
-{
-	json_t	*p = problem_new(422, "validation_failed", "1 field is invalid");
-
-	problem_add_field(p, field, code, msg);
-	resp_problem_json(req, p);
-}
-
 /* POST /api/invitations */
 void
 invitation_create(struct request *req)
@@ -51,7 +42,7 @@ invitation_create(struct request *req)
 	if (role == NULL)
 		role = "user";
 	if (strcmp(role, "user") != 0 && strcmp(role, "admin") != 0) {
-		one_field_problem(req, "role", "invalid_value", "must be \"user\" or \"admin\"");
+		resp_field_problem(req, "role", "invalid_value", "must be \"user\" or \"admin\"");
 		return;
 	}
 	if ((e = db_begin(db)) != FB_OK) {
@@ -149,14 +140,14 @@ invitation_accept(struct request *req)
 	e = invitations_accept(db, token, email, role);
 	if (e == FB_ERR_NOTFOUND) {
 		db_rollback(db);
-		one_field_problem(req, "token", "invalid_token", "is invalid, used or expired");
+		resp_field_problem(req, "token", "invalid_token", "is invalid, used or expired");
 		return;
 	}
 	if (e != FB_OK)
 		goto fail;
 	if (!password_strong_enough(password, email, name, reason, sizeof(reason))) {
 		db_rollback(db);
-		one_field_problem(req, "password", "weak_password", reason);
+		resp_field_problem(req, "password", "weak_password", reason);
 		return;
 	}
 	if ((e = password_hash(&req->app->pw, password, &hash)) != FB_OK)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "apikeys.h"
 #include "outbox.h"
 #include "password.h"
 #include "metrics.h"
@@ -54,13 +55,10 @@ me_delete(struct request *req)
 	struct db	*db = &req->app->db;
 	enum password_verdict v = PASSWORD_MISMATCH;
 	struct user	 u;
-	json_t		*p;
 	enum fb_err	 e;
 
 	if (strcmp(confirm, "DELETE") != 0) {
-		p = problem_new(422, "validation_failed", "1 field is invalid");
-		problem_add_field(p, "confirm", "invalid_value", "must be \"DELETE\"");
-		resp_problem_json(req, p);
+		resp_field_problem(req, "confirm", "invalid_value", "must be \"DELETE\"");
 		return;
 	}
 	if ((e = users_find_by_email(db, req->user.email, true, &u)) != FB_OK) {
@@ -70,9 +68,7 @@ me_delete(struct request *req)
 	if (u.password_hash == NULL || password_verify(&req->app->pw, u.password_hash,
 	    password, &v, NULL) != FB_OK || v != PASSWORD_MATCH) {
 		user_clear(&u);
-		p = problem_new(422, "validation_failed", "1 field is invalid");
-		problem_add_field(p, "password", "incorrect", "is not your password");
-		resp_problem_json(req, p);
+		resp_field_problem(req, "password", "incorrect", "is not your password");
 		return;
 	}
 	user_clear(&u);
@@ -113,7 +109,7 @@ void
 me_export(struct request *req)
 {
 	struct db	*db = &req->app->db;
-	json_t		*sessions = NULL, *audit = NULL, *doc;
+	json_t		*sessions = NULL, *audit = NULL, *keys = NULL, *doc;
 	char		 key[80], disp[128];
 	enum fb_err	 e;
 
@@ -129,13 +125,16 @@ me_export(struct request *req)
 	    "'occurred_at', occurred_at, 'action', action, 'ip', host(actor_ip),"
 	    " 'target_type', target_type, 'target_id', target_id) ORDER BY seq), '[]')::text AS j"
 	    " FROM audit_log WHERE actor_id = $1::uuid OR (target_type = 'user' AND"
-	    " target_id = $1::text)", req->user.id, &audit)) != FB_OK) {
+	    " target_id = $1::text)", req->user.id, &audit)) != FB_OK ||
+	    (e = apikeys_list(db, req->user.id, &keys)) != FB_OK) {
 		json_decref(sessions);
+		json_decref(audit);
 		resp_error(req, e);
 		return;
 	}
-	doc = json_pack("{s:s,s:o,s:o,s:o}", "format", "fastback-export/1",
-	    "user", user_json(&req->user), "sessions", sessions, "audit_log", audit);
+	doc = json_pack("{s:s,s:o,s:o,s:o,s:o}", "format", "fastback-export/1",
+	    "user", user_json(&req->user), "sessions", sessions, "audit_log", audit,
+	    "api_keys", keys);
 	snprintf(disp, sizeof(disp), "attachment; filename=\"fastback-export-%s.json\"",
 	    req->user.id);
 	resp_header(req, "Content-Disposition", disp);

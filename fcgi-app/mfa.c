@@ -154,7 +154,6 @@ mfa_disable_route(struct request *req)
 	struct db	*db = &req->app->db;
 	enum password_verdict v = PASSWORD_MISMATCH;
 	struct user	 u;
-	json_t		*p;
 	enum fb_err	 e;
 
 	if (!req->user.mfa_enabled) {
@@ -168,9 +167,7 @@ mfa_disable_route(struct request *req)
 	if (u.password_hash == NULL || password_verify(&req->app->pw, u.password_hash,
 	    str(req, "password"), &v, NULL) != FB_OK || v != PASSWORD_MATCH) {
 		user_clear(&u);
-		p = problem_new(422, "validation_failed", "1 field is invalid");
-		problem_add_field(p, "password", "incorrect", "is not your password");
-		resp_problem_json(req, p);
+		resp_field_problem(req, "password", "incorrect", "is not your password");
 		return;
 	}
 	user_clear(&u);

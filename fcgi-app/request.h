@@ -108,6 +108,9 @@ void		 resp_problem(struct request *req, int status, const char *code,
 		    const char *detail);
 /* A problem built by the caller (e.g. by validate_object); steals it. */
 void		 resp_problem_json(struct request *req, json_t *problem);
+/* 422 validation_failed naming one field (code and message for errors[]). */
+void		 resp_field_problem(struct request *req, const char *field, const char *code,
+		    const char *message);
 /* The answer for an fb_err from shared/ (the one place that maps them). */
 void		 resp_error(struct request *req, enum fb_err e);
 void		 resp_header(struct request *req, const char *name, const char *value);

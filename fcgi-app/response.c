@@ -79,6 +79,16 @@ resp_problem(struct request *req, int status, const char *code, const char *deta
 }
 
 void
+resp_field_problem(struct request *req, const char *field, const char *code,
+    const char *message)
+{
+	json_t	*p = problem_new(422, "validation_failed", "1 field is invalid");
+
+	problem_add_field(p, field, code, message);
+	resp_problem_json(req, p);
+}
+
+void
 resp_error(struct request *req, enum fb_err e)
 {
 	int		 status = problem_status_for(e);
