@@ -52,6 +52,7 @@ SHARED_SRC = \
 	shared/rand.c \
 	shared/ratelimit.c \
 	shared/sessions.c \
+	shared/settings.c \
 	shared/template.c \
 	shared/token.c \
 	shared/totp.c \
@@ -76,7 +77,8 @@ FCGI_SRC = \
 	fcgi-app/response.c \
 	fcgi-app/router.c \
 	fcgi-app/routes.c \
-	fcgi-app/session.c
+	fcgi-app/session.c \
+	fcgi-app/settings.c
 
 # Everything of fastback-worker but main(), so the test worker can link it.
 WORKER_SRC = \

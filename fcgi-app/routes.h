@@ -67,6 +67,14 @@ extern const struct field admin_user_patch_in[];
 void	admin_users_list(struct request *req);
 void	admin_user_patch(struct request *req);
 void	admin_audit_log(struct request *req);
+/* settings.c */
+extern const struct field setting_put_in[], preferences_in[];
+void	settings_all(struct request *req);
+void	settings_category(struct request *req);
+void	settings_put_route(struct request *req);
+void	settings_delete_route(struct request *req);
+void	preferences_get_route(struct request *req);
+void	preferences_put_route(struct request *req);
 /* openapi.c */
 void	openapi_get(struct request *req);
 void	docs_get(struct request *req);

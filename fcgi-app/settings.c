@@ -1,0 +1,210 @@
+/*
+ * settings — /api/settings (per-user category/key → JSON value) and
+ * /api/me/preferences (api.md "Settings" and "Me" → preferences). Writes to
+ * settings are audit-logged with the old and new value.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "problem.h"
+#include "routes.h"
+#include "session.h"
+#include "settings.h"
+
+const struct field setting_put_in[] = {
+	{ "value", FIELD_ANY, true, 0, 0 },
+	FIELD_END
+};
+const struct field preferences_in[] = {
+	{ "theme", FIELD_STRING, false, 1, 16 },
+	{ "language", FIELD_STRING, false, 2, 35 },
+	{ "timezone", FIELD_STRING, false, 1, 64 },
+	{ "notifications", FIELD_OBJECT, false, 0, 0 },
+	FIELD_END
+};
+
+/* The {category} and {key} of the path, or a 422 naming the bad one. */
+static bool
+names_ok(struct request *req, const char **category, const char **key)
+{
+	*category = request_path_param(req, "category");
+	*key = request_path_param(req, "key");
+	if (!settings_name_valid(*category)) {
+		resp_field_problem(req, "category", "invalid_format", "must match [a-z0-9_.-]{1,64}");
+		return false;
+	}
+	if (key != NULL && *key != NULL && !settings_name_valid(*key)) {
+		resp_field_problem(req, "key", "invalid_format", "must match [a-z0-9_.-]{1,64}");
+		return false;
+	}
+	return true;
+}
+
+/* GET /api/settings */
+void
+settings_all(struct request *req)
+{
+	json_t		*all;
+	enum fb_err	 e;
+
+	if ((e = settings_get(&req->app->db, req->user.id, NULL, &all)) != FB_OK) {
+		resp_error(req, e);
+		return;
+	}
+	resp_json(req, 200, json_pack("{s:o}", "settings", all));
+}
+
+/* GET /api/settings/{category} */
+void
+settings_category(struct request *req)
+{
+	const char	*category, *key = NULL;
+	json_t		*out;
+	enum fb_err	 e;
+
+	if (!names_ok(req, &category, &key))
+		return;
+	if ((e = settings_get(&req->app->db, req->user.id, category, &out)) != FB_OK) {
+		resp_error(req, e);
+		return;
+	}
+	resp_json(req, 200, out);
+}
+
+/* PUT /api/settings/{category}/{key} {"value": any} */
+void
+settings_put_route(struct request *req)
+{
+	const char	*category, *key;
+	json_t		*out = NULL, *old = NULL;
+	enum fb_err	 e;
+
+	if (!names_ok(req, &category, &key))
+		return;
+	e = settings_put(&req->app->db, req->user.id, category, key,
+	    json_object_get(req->json, "value"), &out, &old);
+	if (e == FB_ERR_TOOBIG) {
+		resp_field_problem(req, "value", "too_large", "must be at most 16 KiB of JSON");
+		return;
+	}
+	if (e != FB_OK) {
+		resp_error(req, e);
+		return;
+	}
+	audit_request(req, "setting.put", "setting", json_string_value(json_object_get(out,
+	    "category")), json_pack("{s:s,s:s,s:o,s:O}", "category", category, "key", key,
+	    "from", old != NULL ? old : json_null(), "to", json_object_get(out, "value")));
+	resp_json(req, 200, out);
+}
+
+/* DELETE /api/settings/{category}/{key} */
+void
+settings_delete_route(struct request *req)
+{
+	const char	*category, *key;
+	json_t		*old = NULL;
+	enum fb_err	 e;
+
+	if (!names_ok(req, &category, &key))
+		return;
+	if ((e = settings_delete(&req->app->db, req->user.id, category, key, &old)) != FB_OK) {
+		resp_error(req, e);
+		return;
+	}
+	audit_request(req, "setting.delete", "setting", category, json_pack("{s:s,s:s,s:o}",
+	    "category", category, "key", key, "from", old != NULL ? old : json_null()));
+	resp_empty(req, 204);
+}
+
+/* GET /api/me/preferences */
+void
+preferences_get_route(struct request *req)
+{
+	json_t		*out;
+	enum fb_err	 e;
+
+	if ((e = preferences_get(&req->app->db, req->user.id, &out)) != FB_OK) {
+		resp_error(req, e);
+		return;
+	}
+	resp_json(req, 200, out);
+}
+
+/* A BCP 47 language tag's shape (RFC 5646 §2.1, simplified): a 2-3 or 5-8
+ * letter language, then subtags of 1-8 letters or digits. */
+static bool
+bcp47_ok(const char *s)
+{
+	size_t	n = 0, part;
+	bool	first = true;
+
+	while (*s != '\0') {
+		for (part = 0; isalnum((unsigned char)s[part]); part++)
+			if (first && !isalpha((unsigned char)s[part]))
+				return false;
+		if (part == 0 || part > 8 || (first && (part < 2 || part == 4)))
+			return false;
+		s += part;
+		n += part;
+		first = false;
+		if (*s == '-') {
+			s++;
+			if (*s == '\0')
+				return false;
+		} else if (*s != '\0')
+			return false;
+	}
+	return n > 0;
+}
+
+/* PUT /api/me/preferences — partial; unknown keys are refused. */
+void
+preferences_put_route(struct request *req)
+{
+	json_t		*n = json_object_get(req->json, "notifications"), *v, *out, *p = NULL;
+	const char	*theme = json_string_value(json_object_get(req->json, "theme"));
+	const char	*lang = json_string_value(json_object_get(req->json, "language"));
+	const char	*k;
+	enum fb_err	 e;
+
+	if (theme != NULL && strcmp(theme, "light") != 0 && strcmp(theme, "dark") != 0 &&
+	    strcmp(theme, "system") != 0) {
+		p = problem_new(422, "validation_failed", NULL);
+		problem_add_field(p, "theme", "invalid_value", "must be light, dark or system");
+	}
+	if (lang != NULL && !bcp47_ok(lang)) {
+		if (p == NULL)
+			p = problem_new(422, "validation_failed", NULL);
+		problem_add_field(p, "language", "invalid_format", "must be a BCP 47 tag, e.g. en-GB");
+	}
+	json_object_foreach(n, k, v) {
+		if (p == NULL && (strcmp(k, "email") != 0 && strcmp(k, "push") != 0))
+			p = problem_new(422, "validation_failed", NULL);
+		if (strcmp(k, "email") != 0 && strcmp(k, "push") != 0)
+			problem_add_field(p, "notifications", "unknown_field",
+			    "takes only email and push");
+		else if (!json_is_boolean(v)) {
+			if (p == NULL)
+				p = problem_new(422, "validation_failed", NULL);
+			problem_add_field(p, strcmp(k, "email") == 0 ? "notifications.email" :
+			    "notifications.push", "invalid_type", "must be a boolean");
+		}
+	}
+	if (p != NULL) {
+		json_object_set_new(p, "detail", json_string("some fields are invalid"));
+		resp_problem_json(req, p);
+		return;
+	}
+	e = preferences_put(&req->app->db, req->user.id, req->json, &out);
+	if (e == FB_ERR_INVALID) {
+		resp_field_problem(req, "timezone", "invalid_value",
+		    "must be an IANA time zone name, e.g. Europe/Paris");
+		return;
+	}
+	if (e != FB_OK) {
+		resp_error(req, e);
+		return;
+	}
+	resp_json(req, 200, out);
+}
