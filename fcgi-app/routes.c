@@ -97,6 +97,13 @@ const struct route routes[] = {
 	{ M_DELETE, "/api/settings/{category}/{key}", settings_delete_route, AUTH_USER, NULL, 0,
 	  "Remove a setting" },
 
+	/* teams.c — /api/teams (keep this block together) */
+
+	/* cms.c — /api/services, /api/projects, /api/blog-posts, /api/testimonials,
+	 * /api/search (keep this block together) */
+
+	/* notifications.c — /api/notifications (keep this block together) */
+
 	{ M_GET, "/api/admin/users", admin_users_list, AUTH_ADMIN, NULL, 0,
 	  "Users, newest first; ?q= searches email and name" },
 	{ M_PATCH, "/api/admin/users/{id}", admin_user_patch, AUTH_ADMIN, admin_user_patch_in, J,

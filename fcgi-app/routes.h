@@ -75,6 +75,12 @@ void	settings_put_route(struct request *req);
 void	settings_delete_route(struct request *req);
 void	preferences_get_route(struct request *req);
 void	preferences_put_route(struct request *req);
+/* teams.c */
+
+/* cms.c */
+
+/* notifications.c */
+
 /* openapi.c */
 void	openapi_get(struct request *req);
 void	docs_get(struct request *req);
