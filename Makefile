@@ -34,6 +34,7 @@ SHARED_SRC = \
 	shared/db.c \
 	shared/err.c \
 	shared/httpc.c \
+	shared/idempotency.c \
 	shared/invitations.c \
 	shared/ipaddr.c \
 	shared/jobs.c \
@@ -45,6 +46,7 @@ SHARED_SRC = \
 	shared/metrics.c \
 	shared/mfa.c \
 	shared/migrate.c \
+	shared/notifications.c \
 	shared/outbox.c \
 	shared/password.c \
 	shared/problem.c \
@@ -71,6 +73,7 @@ FCGI_SRC = \
 	fcgi-app/listen.c \
 	fcgi-app/me.c \
 	fcgi-app/mfa.c \
+	fcgi-app/notifications.c \
 	fcgi-app/openapi.c \
 	fcgi-app/prefork.c \
 	fcgi-app/request.c \

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "jobs.h"
 #include "metrics.h"
 #include "problem.h"
 #include "routes.h"
@@ -131,4 +132,55 @@ admin_audit_log(struct request *req)
 	}
 	resp_json(req, 200, json_pack("{s:o,s:s?}", "data", data, "next_cursor", next));
 	free(next);
+}
+
+/* GET /api/admin/jobs?state= */
+void
+admin_jobs_list(struct request *req)
+{
+	const char	*cursor, *state = request_query(req, "state");
+	json_t		*data;
+	char		*next;
+	int		 limit;
+	enum fb_err	 e;
+
+	if (!request_page(req, &limit, &cursor))
+		return;
+	e = jobs_list(&req->app->db, state, cursor, limit, &data, &next);
+	if (e == FB_ERR_INVALID) {
+		resp_problem(req, 400, "bad_request", "state must be queued, running, succeeded, "
+		    "dead or cancelled, and the cursor one we gave");
+		return;
+	}
+	if (e != FB_OK) {
+		resp_error(req, e);
+		return;
+	}
+	resp_json(req, 200, json_pack("{s:o,s:s?}", "data", data, "next_cursor", next));
+	free(next);
+}
+
+/* POST /api/admin/jobs/{id}/retry — a dead or cancelled job, queued again. */
+void
+admin_job_retry(struct request *req)
+{
+	const char	*id = request_path_param(req, "id");
+	bool		 applied = false;
+	enum fb_err	 e;
+
+	if (!valid_uuid(id)) {
+		resp_problem(req, 404, "not_found", NULL);
+		return;
+	}
+	if ((e = jobs_retry(&req->app->db, id, &applied)) != FB_OK) {
+		resp_error(req, e);
+		return;
+	}
+	if (!applied) {
+		resp_problem(req, 409, "conflict", "only a dead or cancelled job can be retried "
+		    "(or there is no such job)");
+		return;
+	}
+	audit_request(req, "admin.job.retry", "job", id, NULL);
+	resp_json(req, 200, json_pack("{s:s,s:s}", "id", id, "state", "queued"));
 }

@@ -3,7 +3,10 @@
 
 #include <openssl/crypto.h>
 
+#include <openssl/evp.h>
+
 #include "dispatch.h"
+#include "idempotency.h"
 #include "log.h"
 #include "metrics.h"
 #include "problem.h"
@@ -208,6 +211,75 @@ authorised(struct request *req)
 	return false;
 }
 
+/* SHA-256 of what makes two requests "the same": method, route, body. */
+static void
+request_hash(struct request *req, unsigned char out[32])
+{
+	EVP_MD_CTX	*c = EVP_MD_CTX_new();
+	unsigned int	 n = 0;
+
+	memset(out, 0, 32);
+	if (c == NULL)
+		return;
+	if (EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(c, req->method_name, strlen(req->method_name)) != 1 ||
+	    EVP_DigestUpdate(c, "\n", 1) != 1 ||
+	    EVP_DigestUpdate(c, req->route->pattern, strlen(req->route->pattern)) != 1 ||
+	    EVP_DigestUpdate(c, "\n", 1) != 1 ||
+	    EVP_DigestUpdate(c, buf_str(&req->body), req->body.len) != 1 ||
+	    EVP_DigestFinal_ex(c, out, &n) != 1)
+		memset(out, 0, 32);
+	EVP_MD_CTX_free(c);
+}
+
+/* The handler under an Idempotency-Key (api.md Conventions): the first
+ * answer is kept and replayed; another body with the key is refused. */
+static void
+run_idempotent(struct request *req)
+{
+	const char		*key = request_param(req, "HTTP_IDEMPOTENCY_KEY");
+	unsigned char		 hash[32];
+	struct idem_answer	 a;
+	enum idem_state		 st;
+	enum fb_err		 e;
+
+	if (!idem_key_valid(key)) {
+		resp_problem(req, 400, "bad_request",
+		    "Idempotency-Key must be 1 to 255 printable ASCII characters");
+		return;
+	}
+	request_hash(req, hash);
+	e = idem_begin(&req->app->db, req->user.id, key, hash, &st, &a);
+	if (e == FB_ERR_TIMEOUT) {
+		resp_problem(req, 409, "conflict",
+		    "a request with this Idempotency-Key is still running");
+		return;
+	}
+	if (e != FB_OK) {
+		resp_error(req, e);
+		return;
+	}
+	switch (st) {
+	case IDEM_MISMATCH:
+		resp_problem(req, 422, "idempotency_key_reused",
+		    "this Idempotency-Key was used with another request body");
+		return;
+	case IDEM_REPLAY:
+		resp_text(req, a.status, a.content_type != NULL &&
+		    strcmp(a.content_type, "application/problem+json") == 0 ?
+		    "application/problem+json" : "application/json", a.body != NULL ? a.body : "",
+		    a.len);
+		resp_header(req, "Idempotent-Replayed", "true");
+		idem_answer_free(&a);
+		return;
+	case IDEM_OWNER:
+		break;
+	}
+	req->route->handler(req);
+	idem_finish(&req->app->db, req->user.id, key, req->resp.status, req->resp.content_type,
+	    buf_str(&req->resp.body), req->resp.body.len);
+}
+
 void
 dispatch(struct request *req)
 {
@@ -257,6 +329,11 @@ dispatch_table(struct request *req, const struct route *table, size_t n)
 	}
 	if (!authorised(req))
 		return;
+	if ((req->route->flags & ROUTE_IDEMPOTENT) &&
+	    request_param(req, "HTTP_IDEMPOTENCY_KEY") != NULL) {
+		run_idempotent(req);
+		return;
+	}
 	req->route->handler(req);
 }
 

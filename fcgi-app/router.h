@@ -33,6 +33,7 @@ enum route_auth {
 #define ROUTE_RAW_BODY		0x2	/* takes a body the handler reads itself */
 #define ROUTE_AUTH_LIMIT	0x4	/* the auth tier: RATE_LIMIT_AUTH_IP per IP */
 #define ROUTE_NO_LIMIT		0x8	/* outside the general per-IP/per-user limits */
+#define ROUTE_IDEMPOTENT	0x10	/* creates things: honours Idempotency-Key */
 
 struct request;
 typedef void (*route_handler)(struct request *);

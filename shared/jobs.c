@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "cursor.h"
 #include "jobs.h"
 #include "log.h"
 
@@ -371,4 +372,58 @@ jobs_count(struct db *db, const char *kind, const char *outcome, long n)
 	    "INSERT INTO job_counters (kind, outcome, count) VALUES ($1, $2, $3)"
 	    " ON CONFLICT (kind, outcome) DO UPDATE SET count = job_counters.count + $3",
 	    3, params);
+}
+
+#define JOB_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+enum fb_err
+jobs_list(struct db *db, const char *state, const char *after, int limit, json_t **data,
+    char **next)
+{
+	static const char *const states[] =
+	    { "queued", "running", "succeeded", "dead", "cancelled" };
+	char		 ts[CURSOR_PART_MAX + 1], id[CURSOR_PART_MAX + 1], lim[16];
+	const char	*params[4];
+	PGresult	*res;
+	enum fb_err	 e;
+	size_t		 s;
+	int		 i, n;
+
+	*data = NULL;
+	*next = NULL;
+	for (s = 0; state != NULL && s < sizeof(states) / sizeof(states[0]); s++)
+		if (strcmp(states[s], state) == 0)
+			break;
+	if ((state != NULL && s == sizeof(states) / sizeof(states[0])) ||
+	    (after != NULL && cursor_decode(after, ts, id) != FB_OK))
+		return FB_ERR_INVALID;
+	snprintf(lim, sizeof(lim), "%d", limit + 1);
+	params[0] = state;
+	params[1] = after != NULL ? ts : NULL;
+	params[2] = after != NULL ? id : NULL;
+	params[3] = lim;
+	e = db_query(db, &res, "SELECT j.id, j.kind, j.state, j.attempt, j.max_attempts,"
+	    " " JOB_TS("j.run_at") " AS run_at, j.last_error, " JOB_TS("j.created_at") " AS created_at,"
+	    " " JOB_TS("j.finished_at") " AS finished_at,"
+	    " to_char(j.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS k"
+	    " FROM jobs j WHERE ($1::text IS NULL OR j.state = $1)"
+	    " AND ($2::timestamptz IS NULL OR (j.created_at, j.id) < ($2::timestamptz, $3::uuid))"
+	    " ORDER BY j.created_at DESC, j.id DESC LIMIT $4::int", 4, params);
+	if (e != FB_OK)
+		return e;
+	*data = json_array();
+	n = PQntuples(res);
+	for (i = 0; i < n && i < limit; i++)
+		json_array_append_new(*data, json_pack("{s:s,s:s,s:s,s:i,s:i,s:s,s:s?,s:s,s:s?}",
+		    "id", db_get(res, i, "id"), "kind", db_get(res, i, "kind"),
+		    "state", db_get(res, i, "state"),
+		    "attempt", (int)strtol(db_get(res, i, "attempt"), NULL, 10),
+		    "max_attempts", (int)strtol(db_get(res, i, "max_attempts"), NULL, 10),
+		    "run_at", db_get(res, i, "run_at"), "last_error", db_get(res, i, "last_error"),
+		    "created_at", db_get(res, i, "created_at"),
+		    "finished_at", db_get(res, i, "finished_at")));
+	if (n > limit)
+		*next = cursor_encode(db_get(res, limit - 1, "k"), db_get(res, limit - 1, "id"));
+	PQclear(res);
+	return FB_OK;
 }

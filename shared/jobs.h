@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "db.h"
 #include "err.h"
 
@@ -84,6 +86,12 @@ enum fb_err	jobs_retry(struct db *db, const char *id, bool *applied);
 enum fb_err	jobs_prune(struct db *db, int succeeded_hours, int dead_days, long *deleted);
 /* Adds n to the outcome counter of kind (for /metrics). */
 enum fb_err	jobs_count(struct db *db, const char *kind, const char *outcome, long n);
+/* A page of jobs, newest first, of one state (or all: NULL), for operators:
+ * {"id","kind","state","attempt","max_attempts","run_at","last_error",
+ * "created_at","finished_at"} (no payload: it may hold personal data).
+ * FB_ERR_INVALID for an unknown state or a bad cursor. */
+enum fb_err	jobs_list(struct db *db, const char *state, const char *after, int limit,
+		    json_t **data, char **next);
 /* True for a name of the form of a job kind. */
 bool		jobs_kind_valid(const char *kind);
 
