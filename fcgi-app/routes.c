@@ -4,6 +4,7 @@
 #define J	ROUTE_JSON_BODY
 #define AL	ROUTE_AUTH_LIMIT
 #define NL	ROUTE_NO_LIMIT
+#define IK	ROUTE_IDEMPOTENT
 
 /* Literal routes before parameterised ones: the first match wins. */
 const struct route routes[] = {
@@ -62,7 +63,7 @@ const struct route routes[] = {
 
 	{ M_POST, "/api/invitations/accept", invitation_accept, AUTH_NONE, invitation_accept_in,
 	  J | AL, "Accept an invitation: creates the account, Tokens" },
-	{ M_POST, "/api/invitations", invitation_create, AUTH_ADMIN, invitation_create_in, J,
+	{ M_POST, "/api/invitations", invitation_create, AUTH_ADMIN, invitation_create_in, J | IK,
 	  "Invite someone by email" },
 	{ M_GET, "/api/invitations", invitation_list, AUTH_ADMIN, NULL, 0,
 	  "Pending invitations" },
@@ -103,6 +104,14 @@ const struct route routes[] = {
 	 * /api/search (keep this block together) */
 
 	/* notifications.c — /api/notifications (keep this block together) */
+	{ M_POST, "/api/notifications/read-all", notification_read_all, AUTH_USER, NULL, 0,
+	  "Mark every notification read" },
+	{ M_GET, "/api/notifications", notification_list, AUTH_USER, NULL, 0,
+	  "The caller's notifications, newest first, with unread_count; ?unread=true" },
+	{ M_POST, "/api/notifications", notification_create, AUTH_ADMIN, notification_create_in,
+	  J | IK, "Notify a user (an email copy when their preferences allow)" },
+	{ M_PUT, "/api/notifications/{id}/read", notification_read, AUTH_USER, NULL, 0,
+	  "Mark one notification read" },
 
 	{ M_GET, "/api/admin/users", admin_users_list, AUTH_ADMIN, NULL, 0,
 	  "Users, newest first; ?q= searches email and name" },
@@ -110,6 +119,10 @@ const struct route routes[] = {
 	  "Change a user's role, or disable them (ending every session)" },
 	{ M_GET, "/api/admin/audit-log", admin_audit_log, AUTH_ADMIN, NULL, 0,
 	  "Audit entries, newest first; ?actor_id=&action=&since=" },
+	{ M_GET, "/api/admin/jobs", admin_jobs_list, AUTH_ADMIN, NULL, 0,
+	  "Jobs, newest first; ?state=queued|running|succeeded|dead|cancelled" },
+	{ M_POST, "/api/admin/jobs/{id}/retry", admin_job_retry, AUTH_ADMIN, NULL, 0,
+	  "Queue a dead or cancelled job again" },
 };
 const size_t routes_count = sizeof(routes) / sizeof(routes[0]);
 

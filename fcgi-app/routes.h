@@ -67,6 +67,8 @@ extern const struct field admin_user_patch_in[];
 void	admin_users_list(struct request *req);
 void	admin_user_patch(struct request *req);
 void	admin_audit_log(struct request *req);
+void	admin_jobs_list(struct request *req);
+void	admin_job_retry(struct request *req);
 /* settings.c */
 extern const struct field setting_put_in[], preferences_in[];
 void	settings_all(struct request *req);
@@ -80,6 +82,11 @@ void	preferences_put_route(struct request *req);
 /* cms.c */
 
 /* notifications.c */
+extern const struct field notification_create_in[];
+void	notification_list(struct request *req);
+void	notification_create(struct request *req);
+void	notification_read(struct request *req);
+void	notification_read_all(struct request *req);
 
 /* openapi.c */
 void	openapi_get(struct request *req);
