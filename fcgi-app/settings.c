@@ -131,31 +131,86 @@ preferences_get_route(struct request *req)
 	resp_json(req, 200, out);
 }
 
-/* A BCP 47 language tag's shape (RFC 5646 §2.1, simplified): a 2-3 or 5-8
- * letter language, then subtags of 1-8 letters or digits. */
+/* RFC 5646 §2.1: language [-script] [-region] *(-variant) *(-extension)
+ * [-privateuse]; extlang subtags are taken as part of the language. */
+static bool
+all_of(const char *s, size_t n, int (*cls)(int))
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (!cls((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
 static bool
 bcp47_ok(const char *s)
 {
-	size_t	n = 0, part;
-	bool	first = true;
+	enum { LANG, EXTLANG, SCRIPT, REGION, VARIANT, EXT, EXTSUB, PRIV } at = LANG;
+	size_t	n;
+	int	extlangs = 0;
 
-	while (*s != '\0') {
-		for (part = 0; isalnum((unsigned char)s[part]); part++)
-			if (first && !isalpha((unsigned char)s[part]))
-				return false;
-		if (part == 0 || part > 8 || (first && (part < 2 || part == 4)))
+	for (;;) {
+		n = strcspn(s, "-");
+		if (n == 0 || n > 8 || !all_of(s, n, isalnum))
 			return false;
-		s += part;
-		n += part;
-		first = false;
-		if (*s == '-') {
-			s++;
-			if (*s == '\0')
+		switch (at) {
+		case LANG:
+			if (!all_of(s, n, isalpha) || n == 4 || (n != 2 && n != 3 && n < 5))
 				return false;
-		} else if (*s != '\0')
-			return false;
+			at = n <= 3 ? EXTLANG : SCRIPT;
+			break;
+		default:
+			if (at == PRIV)
+				break;		/* 1-8 alphanumerics, checked above */
+			if (at == EXTSUB && n >= 2) {
+				at = EXTSUB;
+				break;
+			}
+			if (at == EXTLANG && n == 3 && all_of(s, n, isalpha) && extlangs < 3) {
+				extlangs++;
+				break;
+			}
+			if (at <= SCRIPT && n == 4 && all_of(s, n, isalpha))
+				at = REGION;
+			else if (at <= REGION && ((n == 2 && all_of(s, n, isalpha)) ||
+			    (n == 3 && all_of(s, n, isdigit))))
+				at = VARIANT;
+			else if (at <= VARIANT && (n >= 5 || (n == 4 && isdigit((unsigned char)*s))))
+				at = VARIANT;
+			else if (n == 1 && tolower((unsigned char)*s) == 'x')
+				at = PRIV;
+			else if (n == 1)
+				at = EXT;
+			else
+				return false;
+			if (at == EXT) {
+				/* a singleton needs at least one subtag of 2-8 */
+				at = EXTSUB;
+				s += n;
+				if (*s != '-')
+					return false;
+				s++;
+				n = strcspn(s, "-");
+				if (n < 2 || n > 8 || !all_of(s, n, isalnum))
+					return false;
+			} else if (at == PRIV) {
+				s += n;
+				if (*s != '-')
+					return false;
+				s++;
+				n = strcspn(s, "-");
+				if (n < 1 || n > 8 || !all_of(s, n, isalnum))
+					return false;
+			}
+			break;
+		}
+		s += n;
+		if (*s == '\0')
+			return true;
+		s++;		/* '-' */
 	}
-	return n > 0;
 }
 
 /* PUT /api/me/preferences — partial; unknown keys are refused. */

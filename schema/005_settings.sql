@@ -5,7 +5,9 @@ CREATE TABLE user_settings (
 	user_id		uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
 	category	text NOT NULL CHECK (category ~ '^[a-z0-9_.-]{1,64}$'),
 	key		text NOT NULL CHECK (key ~ '^[a-z0-9_.-]{1,64}$'),
-	value		jsonb NOT NULL CHECK (octet_length(value::text) <= 16384),
+	-- The application holds values to 16 KiB of compact JSON; jsonb's own
+	-- text form is wider (spaces), so the table's bound is looser.
+	value		jsonb NOT NULL CHECK (octet_length(value::text) <= 65536),
 	updated_at	timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (user_id, category, key)
 );

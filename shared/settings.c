@@ -73,25 +73,45 @@ settings_put(struct db *db, const char *user_id, const char *category, const cha
 	params[1] = category;
 	params[2] = key;
 	params[3] = text;
-	/* The old value comes from the same statement, for the audit entry. */
+	/* The old value (for the audit entry) is read under the row lock in
+	 * the same transaction as the write. */
+	if ((e = db_begin(db)) != FB_OK) {
+		free(text);
+		return e;
+	}
+	if ((e = db_query(db, &res, "SELECT value::text AS old FROM user_settings"
+	    " WHERE user_id = $1::uuid AND category = $2 AND key = $3 FOR UPDATE",
+	    3, params)) != FB_OK)
+		goto fail;
+	if (previous != NULL && PQntuples(res) == 1 && (old = db_get(res, 0, "old")) != NULL)
+		*previous = json_loads(old, JSON_DECODE_ANY, NULL);
+	PQclear(res);
 	e = db_query(db, &res,
-	    "WITH old AS (SELECT value FROM user_settings WHERE user_id = $1::uuid"
-	    "  AND category = $2 AND key = $3 FOR UPDATE)"
-	    " INSERT INTO user_settings (user_id, category, key, value) VALUES"
+	    "INSERT INTO user_settings (user_id, category, key, value) VALUES"
 	    " ($1::uuid, $2, $3, $4::jsonb) ON CONFLICT (user_id, category, key) DO UPDATE SET"
 	    " value = $4::jsonb, updated_at = now()"
-	    " RETURNING value::text AS value, " TS("updated_at") " AS updated_at,"
-	    " (SELECT value::text FROM old) AS old", 4, params);
+	    " RETURNING value::text AS value, " TS("updated_at") " AS updated_at", 4, params);
 	free(text);
+	text = NULL;
 	if (e != FB_OK)
-		return e;
+		goto fail;
+	if ((e = db_commit(db)) != FB_OK) {
+		PQclear(res);
+		goto fail;
+	}
 	*out = json_pack("{s:s,s:s,s:o,s:s}", "category", category, "key", key, "value",
 	    json_loads(db_get(res, 0, "value"), JSON_DECODE_ANY, NULL),
 	    "updated_at", db_get(res, 0, "updated_at"));
-	if (previous != NULL && (old = db_get(res, 0, "old")) != NULL)
-		*previous = json_loads(old, JSON_DECODE_ANY, NULL);
 	PQclear(res);
 	return *out != NULL ? FB_OK : FB_ERR_NOMEM;
+fail:
+	free(text);
+	db_rollback(db);
+	if (previous != NULL) {
+		json_decref(*previous);
+		*previous = NULL;
+	}
+	return e;
 }
 
 enum fb_err
