@@ -28,6 +28,7 @@ SHARED_SRC = \
 	shared/audit.c \
 	shared/b64.c \
 	shared/buf.c \
+	shared/cms.c \
 	shared/config.c \
 	shared/crypto.c \
 	shared/cursor.c \
@@ -55,6 +56,7 @@ SHARED_SRC = \
 	shared/ratelimit.c \
 	shared/sessions.c \
 	shared/settings.c \
+	shared/teams.c \
 	shared/template.c \
 	shared/token.c \
 	shared/totp.c \
@@ -67,6 +69,7 @@ FCGI_SRC = \
 	fcgi-app/apikeys.c \
 	fcgi-app/app.c \
 	fcgi-app/auth.c \
+	fcgi-app/cms.c \
 	fcgi-app/dispatch.c \
 	fcgi-app/health.c \
 	fcgi-app/invitations.c \
@@ -81,7 +84,8 @@ FCGI_SRC = \
 	fcgi-app/router.c \
 	fcgi-app/routes.c \
 	fcgi-app/session.c \
-	fcgi-app/settings.c
+	fcgi-app/settings.c \
+	fcgi-app/teams.c
 
 # Everything of fastback-worker but main(), so the test worker can link it.
 WORKER_SRC = \

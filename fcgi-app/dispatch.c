@@ -192,6 +192,12 @@ authorised(struct request *req)
 		resp_problem(req, 401, "unauthorized",
 		    "send METRICS_TOKEN as a bearer token, or ask from loopback");
 		return false;
+	case AUTH_OPTIONAL:
+		/* Web servers may pass an absent header as an empty one. */
+		auth = request_param(req, "HTTP_AUTHORIZATION");
+		if (auth == NULL || *auth == '\0')
+			return true;
+		/* FALLTHROUGH */
 	case AUTH_USER:
 	case AUTH_ADMIN:
 		if (!auth_authenticate(req))

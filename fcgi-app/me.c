@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "apikeys.h"
+#include "teams.h"
 #include "outbox.h"
 #include "password.h"
 #include "metrics.h"
@@ -55,6 +56,7 @@ me_delete(struct request *req)
 	struct db	*db = &req->app->db;
 	enum password_verdict v = PASSWORD_MISMATCH;
 	struct user	 u;
+	long		 blocked = 0;
 	enum fb_err	 e;
 
 	if (strcmp(confirm, "DELETE") != 0) {
@@ -73,7 +75,14 @@ me_delete(struct request *req)
 	}
 	user_clear(&u);
 	/* The audit entry outlives the account (no foreign key on actor_id). */
-	if ((e = db_begin(db)) == FB_OK) {
+	if ((e = db_begin(db)) == FB_OK && (e = teams_release_user(db, req->user.id,
+	    &blocked)) == FB_OK && blocked > 0) {
+		db_rollback(db);
+		resp_problem(req, 409, "conflict", "you are the only owner of a team with other "
+		    "members: make someone else an owner, or delete the team, first");
+		return;
+	}
+	if (e == FB_OK) {
 		audit_request(req, "account.delete", "user", req->user.id,
 		    json_pack("{s:s}", "email", req->user.email));
 		if ((e = users_delete(db, req->user.id)) == FB_OK)

@@ -27,6 +27,8 @@ enum route_auth {
 	AUTH_METRICS,		/* METRICS_TOKEN bearer, or a loopback client */
 	AUTH_USER,		/* a valid access token of a live session */
 	AUTH_ADMIN,		/* the same, of a user with role admin */
+	AUTH_OPTIONAL,		/* anyone; a bearer token, when sent, must be valid
+				 * (401 otherwise) and makes the caller known */
 };
 
 #define ROUTE_JSON_BODY		0x1	/* takes a JSON object checked against inputs */

@@ -78,8 +78,25 @@ void	settings_delete_route(struct request *req);
 void	preferences_get_route(struct request *req);
 void	preferences_put_route(struct request *req);
 /* teams.c */
+extern const struct field team_name_in[], team_invite_in[], team_accept_in[],
+    team_member_in[];
+void	team_list(struct request *req);
+void	team_create(struct request *req);
+void	team_get(struct request *req);
+void	team_rename(struct request *req);
+void	team_delete(struct request *req);
+void	team_invite(struct request *req);
+void	team_accept(struct request *req);
+void	team_member_patch(struct request *req);
+void	team_member_delete(struct request *req);
 
 /* cms.c */
+void	cms_list_route(struct request *req);
+void	cms_get_route(struct request *req);
+void	cms_create_route(struct request *req);
+void	cms_update_route(struct request *req);
+void	cms_delete_route(struct request *req);
+void	cms_search_route(struct request *req);
 
 /* notifications.c */
 extern const struct field notification_create_in[];
