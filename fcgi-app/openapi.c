@@ -99,7 +99,11 @@ operation(const struct route *r, unsigned method)
 	else
 		json_decref(params);
 
-	if (r->flags & ROUTE_JSON_BODY) {
+	if ((r->flags & ROUTE_JSON_BODY) && r->inputs == NULL) {
+		/* The handler checks its own fields (the CMS resources). */
+		json_object_set_new(op, "requestBody", json_pack("{s:b,s:{s:{s:{s:s}}}}",
+		    "required", 1, "content", "application/json", "schema", "type", "object"));
+	} else if (r->flags & ROUTE_JSON_BODY) {
 		props = json_object();
 		required = json_array();
 		for (f = r->inputs; f != NULL && f->name != NULL; f++) {

@@ -174,8 +174,12 @@ apikeys_test(struct db *db, const struct crypto_keyring *keys, const struct conf
 	apikeys_row_id(user_id, provider, row);
 	e = crypto_open(keys, "user_api_keys", "key", row, db_get(res, 0, "key"), &key, &keylen);
 	PQclear(res);
-	if (e != FB_OK)
-		return e == FB_ERR_NOTFOUND ? FB_ERR_INTERNAL : e;
+	/* A stored key that does not open (damaged, moved, an unknown key id)
+	 * is the server's fault, not the request's. */
+	if (e != FB_OK) {
+		log_msg(FBLOG_ERROR, "apikeys: a stored key does not open");
+		return e == FB_ERR_NOMEM ? e : FB_ERR_INTERNAL;
+	}
 	base = *(const char *const *)((const char *)c + p->base_offset);
 	buf_printf(&url, "%.*s%s", (int)(strlen(base) - (base[strlen(base) - 1] == '/')),
 	    base, p->path);

@@ -60,7 +60,7 @@ mfa_check_code(struct db *db, const struct crypto_keyring *keys, const char *use
 	PQclear(res);
 	if (e != FB_OK) {
 		log_msg(FBLOG_ERROR, "mfa: the TOTP secret of a user does not open");
-		return e == FB_ERR_NOTFOUND ? FB_ERR_INTERNAL : e;
+		return e == FB_ERR_NOMEM ? e : FB_ERR_INTERNAL;
 	}
 	e = totp_verify(secret, len, code, now, last, &step);
 	crypto_free_secret(secret, len);
