@@ -68,18 +68,92 @@ etag_matches(const char *h, const char *tag)
 	}
 }
 
-/* 200 with body; a public answer (not with drafts) gets its ETag and the
- * public Cache-Control, and 304 when If-None-Match names it. */
+/*
+ * Public answers are kept per responder, keyed by the request's target and
+ * checked against the content version (one tiny query) before reuse; they
+ * also age out after a second, so an item scheduled with a future
+ * published_at appears on time. XXX: at most PUBLIC_CACHE entries, replaced
+ * round-robin.
+ */
+#define PUBLIC_CACHE		64
+#define PUBLIC_CACHE_MAX_AGE	1	/* seconds */
+#define PUBLIC_CACHE_BODY_MAX	(256 * 1024)
+
+struct cached_answer {
+	char		*target;	/* REQUEST_URI (or NULL: free) */
+	long long	 version;
+	time_t		 at;
+	char		*body;
+	size_t		 len;
+};
+
+static struct cached_answer public_cache[PUBLIC_CACHE];
+static size_t public_cache_next;
+
+static const char *
+cache_target(struct request *req)
+{
+	const char	*t = request_param(req, "REQUEST_URI");
+
+	return t != NULL && strlen(t) < 2048 ? t : NULL;
+}
+
+/* Answers from the cache when it holds a current answer for this target. */
+static bool
+cache_answer(struct request *req, long long *version)
+{
+	const char	*target = cache_target(req);
+	size_t		 i;
+
+	*version = -1;
+	if (target == NULL || cms_version(&req->app->db, version) != FB_OK)
+		return false;
+	for (i = 0; i < PUBLIC_CACHE; i++) {
+		struct cached_answer *c = &public_cache[i];
+		if (c->target == NULL || c->version != *version ||
+		    time(NULL) - c->at >= PUBLIC_CACHE_MAX_AGE || strcmp(c->target, target) != 0)
+			continue;
+		resp_text(req, 200, "application/json", c->body, c->len);
+		return true;
+	}
+	return false;
+}
+
 static void
-answer(struct request *req, json_t *body, bool is_public)
+cache_keep(struct request *req, long long version)
+{
+	const char		*target = cache_target(req);
+	struct cached_answer	*c;
+
+	if (target == NULL || version < 0 || req->resp.status != 200 ||
+	    req->resp.body.len > PUBLIC_CACHE_BODY_MAX)
+		return;
+	c = &public_cache[public_cache_next++ % PUBLIC_CACHE];
+	free(c->target);
+	free(c->body);
+	c->target = strdup(target);
+	c->body = malloc(req->resp.body.len + 1);
+	if (c->target == NULL || c->body == NULL) {
+		free(c->target);
+		free(c->body);
+		memset(c, 0, sizeof(*c));
+		return;
+	}
+	memcpy(c->body, req->resp.body.data, req->resp.body.len);
+	c->body[req->resp.body.len] = '\0';
+	c->len = req->resp.body.len;
+	c->version = version;
+	c->at = time(NULL);
+}
+
+/* ETag, public Cache-Control and 304 for the public answer in req->resp. */
+static void
+public_headers(struct request *req)
 {
 	unsigned char	md[EVP_MAX_MD_SIZE];
 	unsigned int	mdlen = 0;
 	char		tag[B64URL_ENCODED_SIZE(EVP_MAX_MD_SIZE) + 2];
 
-	resp_json(req, 200, body);
-	if (!is_public || req->resp.status != 200)
-		return;
 	if (EVP_Digest(req->resp.body.data, req->resp.body.len, md, &mdlen, EVP_sha256(),
 	    NULL) != 1) {
 		resp_error(req, FB_ERR_INTERNAL);
@@ -92,6 +166,21 @@ answer(struct request *req, json_t *body, bool is_public)
 	resp_header(req, "Cache-Control", "public, max-age=0, must-revalidate");
 	if (etag_matches(request_param(req, "HTTP_IF_NONE_MATCH"), tag))
 		resp_empty(req, 304);
+}
+
+/* 200 with body; a public answer (not with drafts) gets its ETag and the
+ * public Cache-Control, and 304 when If-None-Match names it. */
+static long long version_seen = -1;	/* of the current request's cache look-up */
+
+static void
+answer(struct request *req, json_t *body, bool is_public)
+{
+	resp_json(req, 200, body);
+	if (!is_public || req->resp.status != 200)
+		return;
+	cache_keep(req, version_seen);
+	version_seen = -1;
+	public_headers(req);
 }
 
 /* ?drafts=true is for admins: 401 without a token, 403 for anyone else;
@@ -213,6 +302,11 @@ cms_list_route(struct request *req)
 		    "order must be position, newest, or rank (with q)");
 		return;
 	}
+	version_seen = -1;
+	if (!q.with_drafts && cache_answer(req, &version_seen)) {
+		public_headers(req);
+		return;
+	}
 	e = cms_list(&req->app->db, r, &q, &data, &next);
 	if (e == FB_ERR_INVALID) {
 		resp_problem(req, 400, "bad_request", "the cursor is not one of this list");
@@ -234,6 +328,8 @@ cms_get_route(struct request *req)
 	json_t		*item;
 	bool		 with_drafts;
 	enum fb_err	 e;
+
+	version_seen = -1;	/* only the lists are kept */
 
 	if (r == NULL) {
 		resp_error(req, FB_ERR_INTERNAL);
@@ -391,6 +487,8 @@ cms_search_route(struct request *req)
 	char		*next;
 	int		 limit;
 	enum fb_err	 e;
+
+	version_seen = -1;	/* only the lists are kept */
 
 	if (!search_param(req, &q) || !request_page(req, &limit, &cursor))
 		return;

@@ -1171,3 +1171,18 @@ out:
 	}
 	return e;
 }
+
+enum fb_err
+cms_version(struct db *db, long long *version)
+{
+	PGresult	*res;
+	enum fb_err	 e;
+
+	*version = -1;
+	if ((e = db_query(db, &res, "SELECT version FROM cms_version", 0, NULL)) != FB_OK)
+		return e;
+	if (PQntuples(res) == 1)
+		*version = strtoll(db_get(res, 0, "version"), NULL, 10);
+	PQclear(res);
+	return *version >= 0 ? FB_OK : FB_ERR_INTERNAL;
+}

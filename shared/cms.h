@@ -191,4 +191,7 @@ json_t		*cms_audit_fields(const struct cms_resource *r, json_t *item);
 enum fb_err	cms_search(struct db *db, const char *q, const char *after, int limit,
 		    json_t **data, char **next);
 
+/* The content version: bumped by every write to the CMS tables. */
+enum fb_err	cms_version(struct db *db, long long *version);
+
 #endif

@@ -110,7 +110,7 @@ sub totp_step { my ($secret, $step) = @_; return totp_at($secret, $step * 30 + 1
 
 # (code, step) of the oldest step of the ±1 window the user has not spent;
 # waits when every step of the window is spent. Steps that would slip out of
-# the window on a boundary in the next second and a half are not used.
+# the window on a boundary in the next 3 seconds are not used.
 sub next_code {
 	my ($u) = @_;
 	for (;;) {
@@ -123,7 +123,7 @@ sub next_code {
 			sleep(($s - 1) * 30 - $t + 0.3);
 			next;
 		}
-		if ($s == $cur - 1 && $into > 28.5) {
+		if ($s == $cur - 1 && $into > 27) {
 			sleep(30 - $into + 0.3);
 			next;
 		}

@@ -117,13 +117,13 @@ sub next_code {
 		my $s = $cur - 1;
 		$s = $u->{last} + 1 if defined $u->{last} && $u->{last} + 1 > $s;
 		if ($s > $cur + 1) { sleep(($s - 1) * 30 - $t + 0.3); next }
-		if ($s == $cur - 1 && $into > 28.5) { sleep(30 - $into + 0.3); next }
+		if ($s == $cur - 1 && $into > 27) { sleep(30 - $into + 0.3); next }
 		return (totp_step($u->{secret}, $s), $s);
 	}
 }
 
 # Whether a step is still inside the ±1 window for the next second or so.
-sub in_window { my ($s) = @_; my $t = time; return $s >= int(($t + 1.5) / 30) - 1 && $s <= int($t / 30) + 1 }
+sub in_window { my ($s) = @_; my $t = time; return $s >= int(($t + 2) / 30) - 1 && $s <= int($t / 30) + 1 }
 
 # The secret's bytes as oathtool sees them ("Hex secret" of -v).
 sub secret_hex {
