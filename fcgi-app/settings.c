@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "problem.h"
@@ -45,14 +46,24 @@ names_ok(struct request *req, const char **category, const char **key)
 void
 settings_all(struct request *req)
 {
-	json_t		*all;
+	struct buf	 body = BUF_INIT;
+	char		*all;
 	enum fb_err	 e;
 
-	if ((e = settings_get(&req->app->db, req->user.id, NULL, &all)) != FB_OK) {
+	/* The database builds the document: no parse and dump of every value. */
+	if ((e = settings_all_text(&req->app->db, req->user.id, &all)) != FB_OK) {
 		resp_error(req, e);
 		return;
 	}
-	resp_json(req, 200, json_pack("{s:o}", "settings", all));
+	buf_printf(&body, "{\"settings\":%s}", all);
+	free(all);
+	if (buf_failed(&body)) {
+		buf_free(&body);
+		resp_error(req, FB_ERR_NOMEM);
+		return;
+	}
+	resp_text(req, 200, "application/json", body.data, body.len);
+	buf_free(&body);
 }
 
 /* GET /api/settings/{category} */

@@ -219,3 +219,21 @@ preferences_email_ok(struct db *db, const char *user_id)
 	json_decref(p);
 	return ok;
 }
+
+enum fb_err
+settings_all_text(struct db *db, const char *user_id, char **text)
+{
+	const char	*params[1] = { user_id };
+	PGresult	*res;
+	enum fb_err	 e;
+
+	*text = NULL;
+	e = db_query(db, &res, "SELECT coalesce(jsonb_object_agg(category, keys), '{}')::text AS j"
+	    " FROM (SELECT category, jsonb_object_agg(key, value) AS keys FROM user_settings"
+	    " WHERE user_id = $1::uuid GROUP BY category) c", 1, params);
+	if (e != FB_OK)
+		return e;
+	*text = strdup(db_get(res, 0, "j"));
+	PQclear(res);
+	return *text != NULL ? FB_OK : FB_ERR_NOMEM;
+}

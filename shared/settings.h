@@ -22,6 +22,9 @@ bool		settings_name_valid(const char *s);
  * a category, *out is that category's {"<key>": value}. */
 enum fb_err	settings_get(struct db *db, const char *user_id, const char *category,
 		    json_t **out);
+/* All the user's settings as the JSON text {"<category>":{"<key>":value}},
+ * built by the database in one row (*text malloc'd). */
+enum fb_err	settings_all_text(struct db *db, const char *user_id, char **text);
 /* Upserts; *out is {"category","key","value","updated_at"}. FB_ERR_TOOBIG
  * over SETTING_VALUE_MAX. *previous (may be NULL) gets the old value or NULL. */
 enum fb_err	settings_put(struct db *db, const char *user_id, const char *category,

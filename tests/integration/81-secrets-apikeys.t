@@ -18,8 +18,10 @@
 #     value is "v1.k1.…";
 #   - a sealed secret copied into another user's row does not open there (the
 #     row is the associated data): that user's codes and the other user's
-#     codes are refused, 401, no 500, the refusal logged; a flipped character
-#     is refused without a 200 or a crash; restored values work again;
+#     codes are refused (500 internal since ec04d00: a stored secret that
+#     does not open is the server's fault), the refusal logged, no responder
+#     lost; a flipped character (TOTP secret, API key) is refused without a
+#     200 or a crash; restored values work again;
 #   - key rotation round trip: k1 → k2,k1 (works) → keys rotate (every value
 #     "v1.k2.", again: 0) → k2 alone (works, a pending enrollment too) → k3
 #     alone (refused with an error, no crash).
@@ -644,9 +646,8 @@ subtest 'a tampered sealed value: an error, never a 200, never a crash' => sub {
 	like substr($S->log_text, $before), qr/sealed value of user_api_keys\.key refused/, '... the log shows the refusal';
 	# A stored value that does not open is the server's fault, not the
 	# client's: api.md keeps 400 bad_request for a malformed request, 500
-	# internal for a bug (and the TOTP path answers 500 for a key id it
-	# does not know). shared/apikeys.c apikeys_test() passes crypto_open()'s
-	# FB_ERR_INVALID through, which resp_error() turns into 400 bad_request.
+	# internal for a bug. (Before ec04d00 this answered 400 bad_request:
+	# apikeys_test() passed crypto_open()'s FB_ERR_INVALID through.)
 	is sc($r), '500 internal', '... an internal error';
 	psql($DB, "UPDATE user_api_keys SET key = '$k' WHERE user_id = '$alice->{id}'");
 	is test_key($alice, 'openai')->{status}, 200, '... restored: 200';
