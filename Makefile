@@ -175,7 +175,7 @@ check: deps
 
 # The unit tests of the release build under valgrind (leaks are errors).
 valgrind: all
-	prove --exec 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect' $(wildcard build/tests/test_*)
+	prove --exec 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect' $(UNIT_BIN)
 
 bench: all
 	scripts/bench
