@@ -204,7 +204,10 @@ apikeys_test(struct db *db, const struct crypto_keyring *keys, const struct conf
 	if (r.status >= 200 && r.status < 300) {
 		*v = APIKEY_VALID;
 		snprintf(detail, detaillen, "%s accepted the key", provider);
-	} else if (r.status == 401 || r.status == 403) {
+	} else if (r.status == 401 || r.status == 403 ||
+	    /* Gemini refuses a bad key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID. */
+	    (r.status == 400 && strcmp(provider, "gemini") == 0 && r.body != NULL &&
+	    strstr(r.body, "API_KEY_INVALID") != NULL)) {
 		*v = APIKEY_INVALID;
 		snprintf(detail, detaillen, "%s refused the key (HTTP %ld)", provider, r.status);
 	} else
