@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "sessions.h"
@@ -44,6 +45,45 @@ sessions_create(struct db *db, const char *user_id, const char *ip,
 	return FB_OK;
 }
 
+static void
+rfc3339(long long epoch, char *out, size_t len)
+{
+	time_t		t = (time_t)epoch;
+	struct tm	tm;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, len, "1970-01-01T00:00:00Z");
+}
+
+/* A text[] literal of plain words ({pwd,otp}) as a JSON array (["pwd","otp"]). */
+static void
+amr_json(const char *lit, char *out, size_t len)
+{
+	size_t	o = 0, i;
+
+	if (len < 3)
+		return;
+	out[o++] = '[';
+	for (i = 0; lit != NULL && lit[i] != '\0' && o + 4 < len; i++) {
+		if (lit[i] == '{' || lit[i] == '}')
+			continue;
+		if (lit[i] == ',') {
+			out[o++] = '"';
+			out[o++] = ',';
+			out[o++] = '"';
+			continue;
+		}
+		if (o == 1)
+			out[o++] = '"';
+		if ((lit[i] >= 'a' && lit[i] <= 'z') || lit[i] == '_')
+			out[o++] = lit[i];
+	}
+	if (o > 1)
+		out[o++] = '"';
+	out[o++] = ']';
+	out[o] = '\0';
+}
+
 enum fb_err
 sessions_auth(struct db *db, const char *sid, const char *user_id, struct user *u,
     char *amr, size_t amrlen)
@@ -54,10 +94,12 @@ sessions_auth(struct db *db, const char *sid, const char *user_id, struct user *
 	bool		 stale;
 
 	memset(u, 0, sizeof(*u));
+	/* The hottest statement of all (every authenticated request): times as
+	 * epoch seconds and amr as an array literal, formatted here. */
 	e = db_query(db, &res,
 	    "SELECT u.id, u.email, u.name, u.role, u.email_verified_at IS NOT NULL AS verified,"
-	    " u.mfa_enabled, false AS disabled, " TS("u.created_at") " AS created_at, "
-	    TS("u.updated_at") " AS updated_at, array_to_json(s.amr)::text AS amr,"
+	    " u.mfa_enabled, extract(epoch FROM u.created_at)::bigint AS created_at,"
+	    " extract(epoch FROM u.updated_at)::bigint AS updated_at, s.amr,"
 	    " s.last_used_at < now() - interval '1 minute' AS stale"
 	    " FROM sessions s JOIN users u ON u.id = s.user_id"
 	    " WHERE s.id = $1::uuid AND s.user_id = $2::uuid AND s.revoked_at IS NULL"
@@ -74,10 +116,12 @@ sessions_auth(struct db *db, const char *sid, const char *user_id, struct user *
 	snprintf(u->role, sizeof(u->role), "%s", db_get(res, 0, "role"));
 	u->email_verified = strcmp(db_get(res, 0, "verified"), "t") == 0;
 	u->mfa_enabled = strcmp(db_get(res, 0, "mfa_enabled"), "t") == 0;
-	snprintf(u->created_at, sizeof(u->created_at), "%s", db_get(res, 0, "created_at"));
-	snprintf(u->updated_at, sizeof(u->updated_at), "%s", db_get(res, 0, "updated_at"));
+	rfc3339(strtoll(db_get(res, 0, "created_at"), NULL, 10), u->created_at,
+	    sizeof(u->created_at));
+	rfc3339(strtoll(db_get(res, 0, "updated_at"), NULL, 10), u->updated_at,
+	    sizeof(u->updated_at));
 	if (amr != NULL)
-		snprintf(amr, amrlen, "%s", db_get(res, 0, "amr"));
+		amr_json(db_get(res, 0, "amr"), amr, amrlen);
 	stale = strcmp(db_get(res, 0, "stale"), "t") == 0;
 	PQclear(res);
 	/* last_used_at at most once a minute: a write per request would be
