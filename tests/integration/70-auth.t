@@ -32,6 +32,7 @@ use Time::HiRes qw(sleep time);
 
 use FastbackSMTP qw(start_smtp);
 use FastbackTest;
+use FastbackUsers qw(mails_to);
 
 my $T0 = time;
 my $JSON = JSON::PP->new->utf8->canonical;
@@ -126,15 +127,6 @@ sub jwt_claims {
 	my ($jwt) = @_;
 	my (undef, $p) = split /\./, $jwt // '';
 	return eval { $JSON->decode(decode_base64url($p // '')) } // {};
-}
-
-# Messages to $addr whose Subject matches $re.
-sub mails_to {
-	my ($smtp, $addr, $re) = @_;
-	return grep {
-		(grep { lc $_ eq lc $addr } @{ $_->{envelope}{rcpt_tos} || [] })
-		&& decode('MIME-Header', $_->{headers}{subject}[0] // '') =~ $re
-	} $smtp->messages;
 }
 
 # Waits up to 15 s for the $n-th such message; returns it (undef on timeout).

@@ -28,6 +28,7 @@ use Time::Local qw(timegm);
 
 use lib "$FindBin::Bin/../lib";
 use FastbackTest;
+use FastbackUsers qw(users_setup ctl epoch_of problem_ok import_users dups);
 
 binmode Test::More->builder->$_, ':encoding(UTF-8)'
 	for qw(output failure_output todo_output);
@@ -40,79 +41,9 @@ my $JSON = JSON::PP->new->utf8->canonical;
 my $PW = 'correct horse battery staple 42';
 my $UUID = qr/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 my $TMP = tempdir('fb73-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{FASTBACK_KEEP_TMP});
+users_setup(tmp => $TMP, password => $PW);
 
-# ---- local helpers -----------------------------------------------------------
-
-my $FASTBACK_VARS = qr/^(?:DATABASE_URL|DB_\w+|FCGI_\w+|PUBLIC_URL|APP_\w+|JWT_\w+
-	|ENCRYPTION_KEYS|CORS_ORIGINS|TRUSTED_PROXIES|MAX_\w+|LOG_\w+|REGISTRATION
-	|RATE_?LIMIT\w*|WORKER_\w+|REDIS_URL|SMTP_URL|MAIL_\w+|S3_\w+|STRIPE_\w+
-	|AI_\w+|METRICS_TOKEN|FASTBACK_CONFIG|PASSWORD_\w+|ACCESS_TOKEN_TTL
-	|REFRESH_TOKEN_TTL|SESSION_MAX_AGE)$/x;
-my $SANITIZER_RE = qr/ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:/;
-
-sub slurp {
-	my ($f) = @_;
-	open my $fh, '<', $f or return '';
-	local $/;
-	return scalar <$fh>;
-}
-
-# ctl($config, $stdin, ARGS...): (exit status, stdout, stderr) of fastbackctl.
-sub ctl {
-	my ($config, $stdin, @args) = @_;
-	my ($ifh, $in) = tempfile(DIR => $TMP);
-	print $ifh $stdin // '';
-	close $ifh;
-	my ($ofh, $out) = tempfile(DIR => $TMP);
-	my ($efh, $err) = tempfile(DIR => $TMP);
-	my $pid = fork // die "fork: $!";
-	if (!$pid) {
-		open STDIN, '<', $in or _exit(126);
-		open STDOUT, '>&', $ofh or _exit(126);
-		open STDERR, '>&', $efh or _exit(126);
-		delete $ENV{$_} for grep { $_ =~ $FASTBACK_VARS } keys %ENV;
-		$SIG{PIPE} = 'DEFAULT';
-		no warnings q(exec);
-		exec { "$BUILD/fastbackctl" } "$BUILD/fastbackctl", '--config', $config, @args;
-		_exit(127);
-	}
-	1 while waitpid($pid, 0) < 0 && $! == EINTR;
-	my $status = $? >> 8;
-	my ($o, $e) = (slurp($out), slurp($err));
-	unlink $in, $out, $err;
-	if ($e =~ $SANITIZER_RE) {
-		fail("sanitizer report from fastbackctl @args");
-		diag $e;
-	}
-	return ($status, $o, $e);
-}
-
-sub epoch_of {
-	my ($t) = @_;
-	return undef unless defined $t && $t =~ /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d+)?Z$/;
-	return timegm($6, $5, $4, $3, $2 - 1, $1);
-}
-
-sub fields_of {
-	my ($r) = @_;
-	return map { $_->{field} // '' } @{ (ref $r->{json} eq 'HASH' && $r->{json}{errors}) || [] };
-}
-
-# problem_ok($r, STATUS, CODE, [FIELD], NAME)
-sub problem_ok {
-	my ($r, $status, $code, $field, $name) = @_;
-	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	my $ok = is($r->{status}, $status, "$name: status $status");
-	$ok &&= like($r->{headers}{'content-type'} // '', qr{^application/problem\+json}, "$name: problem+json");
-	$ok &&= is(ref $r->{json} eq 'HASH' ? $r->{json}{code} : undef, $code, "$name: code $code");
-	if (defined $field) {
-		my @f = fields_of($r);
-		$ok &&= ok((grep { $_ eq $field } @f), "$name: errors name \"$field\"")
-			or diag "fields: @f";
-	}
-	diag "answer: $r->{content}" unless $ok;
-	return $ok;
-}
+# ---- local helpers (shared ones: FastbackUsers) ---------------------------------
 
 sub b64url {
 	my $s = encode_base64($_[0], '');
@@ -131,29 +62,6 @@ sub jwt_claims {
 	return eval { $JSON->decode(decode_base64($p)) } // {};
 }
 
-sub bcrypt {
-	my ($pw) = @_;
-	my @c = ('.', '/', 'A' .. 'Z', 'a' .. 'z', '0' .. '9');
-	# 22 salt characters; the last one carries 2 bits, its low 4 are zero.
-	my $salt = join('', map { $c[int rand @c] } 1 .. 21) . 'e';
-	my $h = crypt($pw, '$2b$04$' . $salt);
-	die "crypt() made no bcrypt hash" unless defined $h && $h =~ /^\$2b\$04\$.{53}$/;
-	return $h;
-}
-
-# import_users($config, [email, name], ...): bcrypt-hashed, verified users.
-my $IMPORTS = 0;
-sub import_users {
-	my ($config, @users) = @_;
-	my $file = "$TMP/import-" . ++$IMPORTS . '.jsonl';
-	open my $fh, '>:raw', $file or die "$file: $!";
-	print $fh $JSON->encode({ email => $_->[0], name => $_->[1], password_hash => bcrypt($PW),
-		email_verified => JSON::PP::true }), "\n" for @users;
-	close $fh;
-	my ($st, $out, $err) = ctl($config, undef, 'users', 'import', $file);
-	return $st == 0 && $out =~ /^imported ${\ scalar @users}, skipped 0/m
-		or diag "users import: exit $st: $out$err";
-}
 
 # ---- the stack ----------------------------------------------------------------
 
@@ -295,12 +203,6 @@ sub walk {
 sub newest_first_ids {
 	my ($where) = @_;
 	return [split /\n/, psql($DB, "SELECT id FROM users u WHERE $where ORDER BY created_at DESC, id DESC")];
-}
-
-sub dups {
-	my %n;
-	$n{$_}++ for @_;
-	return grep { $n{$_} > 1 } sort keys %n;
 }
 
 subtest 'GET /api/admin/users: limit=2 walk over 5 users' => sub {

@@ -26,6 +26,7 @@ use Time::HiRes qw(sleep time);
 
 use lib "$FindBin::Bin/../lib";
 use FastbackTest;
+use FastbackUsers qw(users_setup bcrypt);
 
 my $T0 = time;
 my $BUILD = build_dir();
@@ -35,64 +36,14 @@ my $JSON = JSON::PP->new->utf8->canonical;
 my $PW = 'correct horse battery staple 42';
 my $UUID_RE = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 my $TMP = tempdir('fb74-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{FASTBACK_KEEP_TMP});
+users_setup(tmp => $TMP);
 
-# ---- local helpers -----------------------------------------------------------
-
-my $FASTBACK_VARS = qr/^(?:DATABASE_URL|DB_\w+|FCGI_\w+|PUBLIC_URL|APP_\w+|JWT_\w+
-	|ENCRYPTION_KEYS|CORS_ORIGINS|TRUSTED_PROXIES|MAX_\w+|LOG_\w+|REGISTRATION
-	|RATE_?LIMIT\w*|WORKER_\w+|REDIS_URL|SMTP_URL|MAIL_\w+|S3_\w+|STRIPE_\w+
-	|AI_\w+|METRICS_TOKEN|FASTBACK_CONFIG|PASSWORD_\w+|ACCESS_TOKEN_TTL
-	|REFRESH_TOKEN_TTL|SESSION_MAX_AGE)$/x;
-my $SANITIZER_RE = qr/ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:/;
-
-sub slurp {
-	my ($f) = @_;
-	open my $fh, '<', $f or return '';
-	local $/;
-	return scalar <$fh>;
-}
+# ---- local helpers (shared ones: FastbackUsers) ---------------------------------
 
 # ctl($stdin, ARGS...): (exit status, stdout, stderr) of
 # `fastbackctl --config <the pool's config> ARGS` with $stdin on fd 0.
 my $CONFIG;
-sub ctl {
-	my ($stdin, @args) = @_;
-	my ($ifh, $in) = tempfile(DIR => $TMP);
-	print $ifh $stdin // '';
-	close $ifh;
-	my ($ofh, $out) = tempfile(DIR => $TMP);
-	my ($efh, $err) = tempfile(DIR => $TMP);
-	my $pid = fork // die "fork: $!";
-	if (!$pid) {
-		open STDIN, '<', $in or _exit(126);
-		open STDOUT, '>&', $ofh or _exit(126);
-		open STDERR, '>&', $efh or _exit(126);
-		delete $ENV{$_} for grep { $_ =~ $FASTBACK_VARS } keys %ENV;
-		$SIG{PIPE} = 'DEFAULT';
-		no warnings q(exec);
-		exec { "$BUILD/fastbackctl" } "$BUILD/fastbackctl", '--config', $CONFIG, @args;
-		_exit(127);
-	}
-	1 while waitpid($pid, 0) < 0 && $! == EINTR;
-	my $status = $? & 127 ? 128 + ($? & 127) : $? >> 8;
-	my ($o, $e) = (slurp($out), slurp($err));
-	unlink $in, $out, $err;
-	if ($e =~ $SANITIZER_RE) {
-		fail("sanitizer report from fastbackctl @args");
-		diag $e;
-	}
-	return ($status, $o, $e);
-}
-
-sub bcrypt {
-	my ($pw, $cost) = @_;
-	my @c = ('.', '/', 'A' .. 'Z', 'a' .. 'z', '0' .. '9');
-	# 22 salt characters; the last one carries 2 bits, its low 4 are zero.
-	my $salt = join('', map { $c[int rand @c] } 1 .. 21) . 'e';
-	my $h = crypt($pw, sprintf('$2b$%02d$', $cost // 4) . $salt);
-	die "crypt() made no bcrypt hash" unless defined $h && $h =~ /^\$2b\$\d\d\$.{53}$/;
-	return $h;
-}
+sub ctl { FastbackUsers::ctl({ signal_status => 1 }, $CONFIG, @_) }
 
 sub write_file {
 	my ($name, @lines) = @_;

@@ -40,6 +40,7 @@ use Time::HiRes qw(sleep time);
 
 use FastbackSMTP qw(start_smtp);
 use FastbackTest;
+use FastbackUsers qw(mails_to);
 
 my $T0 = time;
 my $BUILD = build_dir();
@@ -253,14 +254,7 @@ sub enable_mfa {
 	return $r;
 }
 
-# Messages to $addr whose Subject matches $re; wait_mail waits up to 15 s.
-sub mails_to {
-	my ($smtp, $addr, $re) = @_;
-	return grep {
-		(grep { lc $_ eq lc $addr } @{ $_->{envelope}{rcpt_tos} || [] })
-		&& decode('MIME-Header', $_->{headers}{subject}[0] // '') =~ $re
-	} $smtp->messages;
-}
+# The first message to $addr whose Subject matches $re, waiting up to 15 s.
 sub wait_mail {
 	my ($smtp, $addr, $re) = @_;
 	my @m;

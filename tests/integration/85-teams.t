@@ -34,6 +34,7 @@ use Time::Local qw(timegm);
 use lib "$FindBin::Bin/../lib";
 use FastbackSMTP qw(start_smtp);
 use FastbackTest;
+use FastbackUsers qw(users_setup slurp ctl start_worker stop_worker problem_ok mail_to);
 
 binmode Test::More->builder->$_, ':encoding(UTF-8)'
 	for qw(output failure_output todo_output);
@@ -49,143 +50,16 @@ my $PW = 'correct horse battery staple 42';
 my $UUID = qr/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 my $NOBODY = '00000000-0000-4000-8000-000000000000';
 my $TMP = tempdir('fb85-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{FASTBACK_KEEP_TMP});
+users_setup(tmp => $TMP);
 
-# ---- local helpers (as in 72-invitations.t) ------------------------------------
+# ---- local helpers (shared ones: FastbackUsers) ---------------------------------
 
-my $FASTBACK_VARS = qr/^(?:DATABASE_URL|DB_\w+|FCGI_\w+|PUBLIC_URL|APP_\w+|JWT_\w+
-	|ENCRYPTION_KEYS|CORS_ORIGINS|TRUSTED_PROXIES|MAX_\w+|LOG_\w+|REGISTRATION
-	|RATE_?LIMIT\w*|WORKER_\w+|REDIS_URL|SMTP_URL|MAIL_\w+|S3_\w+|STRIPE_\w+
-	|AI_\w+|METRICS_TOKEN|FASTBACK_CONFIG|PASSWORD_\w+|ACCESS_TOKEN_TTL
-	|REFRESH_TOKEN_TTL|SESSION_MAX_AGE)$/x;
 my $SANITIZER_RE = qr/ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:/;
-
-sub slurp {
-	my ($f) = @_;
-	open my $fh, '<', $f or return '';
-	local $/;
-	return scalar <$fh>;
-}
-
-# ctl($config, $stdin, ARGS...): (exit status, stdout, stderr) of fastbackctl.
-sub ctl {
-	my ($config, $stdin, @args) = @_;
-	my ($ifh, $in) = tempfile(DIR => $TMP);
-	print $ifh $stdin // '';
-	close $ifh;
-	my ($ofh, $out) = tempfile(DIR => $TMP);
-	my ($efh, $err) = tempfile(DIR => $TMP);
-	my $pid = fork // die "fork: $!";
-	if (!$pid) {
-		open STDIN, '<', $in or _exit(126);
-		open STDOUT, '>&', $ofh or _exit(126);
-		open STDERR, '>&', $efh or _exit(126);
-		delete $ENV{$_} for grep { $_ =~ $FASTBACK_VARS } keys %ENV;
-		$SIG{PIPE} = 'DEFAULT';
-		no warnings q(exec);
-		exec { "$BUILD/fastbackctl" } "$BUILD/fastbackctl", '--config', $config, @args;
-		_exit(127);
-	}
-	1 while waitpid($pid, 0) < 0 && $! == EINTR;
-	my $status = $? >> 8;
-	my ($o, $e) = (slurp($out), slurp($err));
-	unlink $in, $out, $err;
-	if ($e =~ $SANITIZER_RE) {
-		fail("sanitizer report from fastbackctl @args");
-		diag $e;
-	}
-	return ($status, $o, $e);
-}
-
-# The real fastback-worker, in its own process group, stopped by pid.
-my @WORKERS;
-sub start_worker {
-	my ($config) = @_;
-	my $log = "$TMP/worker-" . (@WORKERS + 1) . '.log';
-	my $pid = fork // die "fork: $!";
-	if (!$pid) {
-		setpgid(0, 0);
-		open STDIN, '<', '/dev/null';
-		open STDOUT, '>>', $log or _exit(126);
-		open STDERR, '>&', \*STDOUT;
-		delete $ENV{$_} for grep { $_ =~ $FASTBACK_VARS } keys %ENV;
-		$SIG{$_} = 'DEFAULT' for qw(PIPE INT TERM HUP);
-		no warnings q(exec);
-		exec { "$BUILD/fastback-worker" } "$BUILD/fastback-worker", '--config', $config;
-		_exit(127);
-	}
-	setpgid($pid, $pid);
-	my $w = { pid => $pid, log => $log };
-	push @WORKERS, $w;
-	return $w;
-}
-
-sub _worker_reaped {
-	my ($w) = @_;
-	return 1 if defined $w->{status};
-	my $r = waitpid($w->{pid}, WNOHANG);
-	$w->{status} = $? if $r == $w->{pid};
-	$w->{status} = -1 if $r < 0;
-	return defined $w->{status};
-}
-
-sub stop_worker {
-	my ($w, $grace) = @_;
-	if (!_worker_reaped($w)) {
-		kill TERM => $w->{pid};
-		wait_until { _worker_reaped($w) } $grace // 5;
-	}
-	if (!_worker_reaped($w)) {
-		kill KILL => -$w->{pid};
-		wait_until { _worker_reaped($w) } 5;
-	}
-	kill KILL => -$w->{pid};
-	return $w->{status};
-}
-
-END {
-	# Before FastbackTest's END drops the database.
-	stop_worker($_) for grep { !defined $_->{status} } @WORKERS;
-}
 
 sub epoch_of {
 	my ($t) = @_;
 	return undef unless defined $t && $t =~ /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)Z$/;
 	return timegm($6, $5, $4, $3, $2 - 1, $1);
-}
-
-sub fields_of {
-	my ($r) = @_;
-	return map { $_->{field} // '' } @{ (ref $r->{json} eq 'HASH' && $r->{json}{errors}) || [] };
-}
-
-# problem_ok($r, STATUS, CODE, [FIELD], NAME): a problem+json answer with that
-# status and code (and FIELD among errors[].field).
-sub problem_ok {
-	my ($r, $status, $code, $field, $name) = @_;
-	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	my $ok = is($r->{status}, $status, "$name: status $status");
-	$ok &&= like($r->{headers}{'content-type'} // '', qr{^application/problem\+json}, "$name: problem+json");
-	$ok &&= is(ref $r->{json} eq 'HASH' ? $r->{json}{code} : undef, $code, "$name: code $code");
-	if (defined $field) {
-		my @f = fields_of($r);
-		$ok &&= ok((grep { $_ eq $field } @f), "$name: errors name \"$field\"")
-			or diag "fields: @f";
-	}
-	diag "answer: $r->{content}" unless $ok;
-	return $ok;
-}
-
-# All messages received for $addr, once at least $n have arrived (30 s).
-sub mail_to {
-	my ($smtp, $addr, $n) = @_;
-	$n //= 1;
-	my @m;
-	wait_until {
-		@m = grep { grep { lc $_ eq lc $addr } @{ $_->{envelope}{rcpt_tos} || [] } }
-			$smtp->messages;
-		@m >= $n;
-	} 30;
-	return @m;
 }
 
 # ---- the stack ----------------------------------------------------------------

@@ -37,6 +37,7 @@ use Time::Local qw(timegm);
 use lib "$FindBin::Bin/../lib";
 use FastbackSMTP qw(start_smtp);
 use FastbackTest;
+use FastbackUsers qw(users_setup run_bin problem_ok import_users q_ mails_to dups);
 
 binmode Test::More->builder->$_, ':encoding(UTF-8)'
 	for qw(output failure_output todo_output);
@@ -50,111 +51,11 @@ my $PW = 'correct horse battery staple 42';
 my $UUID = qr/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 my $RFC3339 = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
 my $TMP = tempdir('fb87-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{FASTBACK_KEEP_TMP});
+users_setup(tmp => $TMP, password => $PW, answer_status => 1);
 
-# ---- local helpers -----------------------------------------------------------
-
-my $FASTBACK_VARS = qr/^(?:DATABASE_URL|DB_\w+|FCGI_\w+|PUBLIC_URL|APP_\w+|JWT_\w+
-	|ENCRYPTION_KEYS|CORS_ORIGINS|TRUSTED_PROXIES|MAX_\w+|LOG_\w+|REGISTRATION
-	|RATE_?LIMIT\w*|WORKER_\w+|REDIS_URL|SMTP_URL|MAIL_\w+|S3_\w+|STRIPE_\w+
-	|AI_\w+|METRICS_TOKEN|FASTBACK_CONFIG|PASSWORD_\w+|ACCESS_TOKEN_TTL
-	|REFRESH_TOKEN_TTL|SESSION_MAX_AGE)$/x;
-my $SANITIZER_RE = qr/ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:/;
-
-sub slurp {
-	my ($f) = @_;
-	open my $fh, '<', $f or return '';
-	local $/;
-	return scalar <$fh>;
-}
-
-# run_bin($bin, $stdin, ARGS...): (exit status, stdout, stderr) of a build
-# binary, with only the configuration file for configuration. A sanitizer
-# report fails a test.
-sub run_bin {
-	my ($bin, $stdin, @args) = @_;
-	my ($ifh, $in) = tempfile(DIR => $TMP);
-	print $ifh $stdin // '';
-	close $ifh;
-	my ($ofh, $out) = tempfile(DIR => $TMP);
-	my ($efh, $err) = tempfile(DIR => $TMP);
-	my $pid = fork // die "fork: $!";
-	if (!$pid) {
-		open STDIN, '<', $in or _exit(126);
-		open STDOUT, '>&', $ofh or _exit(126);
-		open STDERR, '>&', $efh or _exit(126);
-		delete $ENV{$_} for grep { $_ =~ $FASTBACK_VARS } keys %ENV;
-		$SIG{PIPE} = 'DEFAULT';
-		no warnings q(exec);
-		exec { "$BUILD/$bin" } "$BUILD/$bin", @args;
-		_exit(127);
-	}
-	1 while waitpid($pid, 0) < 0 && $! == EINTR;
-	my $status = $? >> 8;
-	my ($o, $e) = (slurp($out), slurp($err));
-	unlink $in, $out, $err;
-	if ("$o$e" =~ $SANITIZER_RE) {
-		fail("sanitizer report from $bin @args");
-		diag "$o$e";
-	}
-	return ($status, $o, $e);
-}
+# ---- local helpers (shared ones: FastbackUsers) ---------------------------------
 
 sub ctl { my ($config, $stdin, @args) = @_; run_bin('fastbackctl', $stdin, '--config', $config, @args) }
-
-sub fields_of {
-	my ($r) = @_;
-	return map { $_->{field} // '' } @{ (ref $r->{json} eq 'HASH' && $r->{json}{errors}) || [] };
-}
-
-# problem_ok($r, STATUS, CODE, [FIELD], NAME)
-sub problem_ok {
-	my ($r, $status, $code, $field, $name) = @_;
-	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	my $ok = is($r->{status}, $status, "$name: status $status");
-	$ok &&= like($r->{headers}{'content-type'} // '', qr{^application/problem\+json}, "$name: problem+json");
-	$ok &&= is(ref $r->{json} eq 'HASH' ? $r->{json}{code} : undef, $code, "$name: code $code");
-	if (defined $field) {
-		my @f = fields_of($r);
-		$ok &&= ok((grep { $_ eq $field } @f), "$name: errors name \"$field\"")
-			or diag "fields: @f";
-	}
-	diag "answer: $r->{status} $r->{content}" unless $ok;
-	return $ok;
-}
-
-sub bcrypt {
-	my ($pw) = @_;
-	my @c = ('.', '/', 'A' .. 'Z', 'a' .. 'z', '0' .. '9');
-	my $salt = join('', map { $c[int rand @c] } 1 .. 21) . 'e';
-	my $h = crypt($pw, '$2b$04$' . $salt);
-	die "crypt() made no bcrypt hash" unless defined $h && $h =~ /^\$2b\$04\$.{53}$/;
-	return $h;
-}
-
-sub import_users {
-	my ($config, @users) = @_;
-	my $file = "$TMP/import.jsonl";
-	open my $fh, '>:raw', $file or die "$file: $!";
-	print $fh $JSON->encode({ email => $_->[0], name => $_->[1], password_hash => bcrypt($PW),
-		email_verified => JSON::PP::true }), "\n" for @users;
-	close $fh;
-	my ($st, $out, $err) = ctl($config, undef, 'users', 'import', $file);
-	my $ok = $st == 0 && $out =~ /^imported ${\ scalar @users}, skipped 0/m;
-	diag "users import: exit $st: $out$err" unless $ok;
-	return $ok;
-}
-
-# SQL string literal.
-sub q_ { my ($s) = @_; $s =~ s/'/''/g; "'$s'" }
-
-# Messages to $addr whose Subject (decoded) matches $re.
-sub mails_to {
-	my ($smtp, $addr, $re) = @_;
-	return grep {
-		(grep { lc $_ eq lc $addr } @{ $_->{envelope}{rcpt_tos} || [] })
-		&& decode('MIME-Header', $_->{headers}{subject}[0] // '') =~ $re
-	} $smtp->messages;
-}
 
 # ---- the stack ----------------------------------------------------------------
 
@@ -736,12 +637,6 @@ sub walk {
 		$between->($n) if $between;
 	}
 	return (\@ids, \@sizes);
-}
-
-sub dups {
-	my %n;
-	$n{$_}++ for @_;
-	return grep { $n{$_} > 1 } sort keys %n;
 }
 
 subtest 'notifications: limit=2 walks' => sub {

@@ -25,6 +25,7 @@ use Time::HiRes qw(sleep time);
 
 use lib "$FindBin::Bin/../lib";
 use FastbackTest;
+use FastbackUsers qw(users_setup slurp bcrypt problem_ok q_);
 
 my $T0 = time;
 my $BUILD = build_dir();
@@ -34,84 +35,13 @@ my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
 my $PW = 'correct horse battery staple 42';
 my $UUID = qr/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 my $TMP = tempdir('fb88-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{FASTBACK_KEEP_TMP});
+users_setup(tmp => $TMP, answer_status => 1);
 
-# ---- local helpers -----------------------------------------------------------
+# ---- local helpers (shared ones: FastbackUsers) ---------------------------------
 
-my $FASTBACK_VARS = qr/^(?:DATABASE_URL|DB_\w+|FCGI_\w+|PUBLIC_URL|APP_\w+|JWT_\w+
-	|ENCRYPTION_KEYS|CORS_ORIGINS|TRUSTED_PROXIES|MAX_\w+|LOG_\w+|REGISTRATION
-	|RATE_?LIMIT\w*|WORKER_\w+|REDIS_URL|SMTP_URL|MAIL_\w+|S3_\w+|STRIPE_\w+
-	|AI_\w+|METRICS_TOKEN|FASTBACK_CONFIG|PASSWORD_\w+|ACCESS_TOKEN_TTL
-	|REFRESH_TOKEN_TTL|SESSION_MAX_AGE)$/x;
-my $SANITIZER_RE = qr/ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:/;
-
-sub slurp {
-	my ($f) = @_;
-	open my $fh, '<', $f or return '';
-	local $/;
-	return scalar <$fh>;
-}
-
-# ctl($config, $stdin, ARGS...): (exit status, stdout, stderr) of fastbackctl.
-sub ctl {
-	my ($config, $stdin, @args) = @_;
-	my ($ifh, $in) = tempfile(DIR => $TMP);
-	print $ifh $stdin // '';
-	close $ifh;
-	my ($ofh, $out) = tempfile(DIR => $TMP);
-	my ($efh, $err) = tempfile(DIR => $TMP);
-	my $pid = fork // die "fork: $!";
-	if (!$pid) {
-		open STDIN, '<', $in or _exit(126);
-		open STDOUT, '>&', $ofh or _exit(126);
-		open STDERR, '>&', $efh or _exit(126);
-		delete $ENV{$_} for grep { $_ =~ $FASTBACK_VARS } keys %ENV;
-		$SIG{PIPE} = 'DEFAULT';
-		no warnings q(exec);
-		exec { "$BUILD/fastbackctl" } "$BUILD/fastbackctl", '--config', $config, @args;
-		_exit(127);
-	}
-	1 while waitpid($pid, 0) < 0 && $! == EINTR;
-	my $status = $? >> 8;
-	my ($o, $e) = (slurp($out), slurp($err));
-	unlink $in, $out, $err;
-	if ("$o$e" =~ $SANITIZER_RE) {
-		fail("sanitizer report from fastbackctl @args");
-		diag "$o$e";
-	}
-	return ($status, $o, $e);
-}
-
-sub bcrypt {
-	my ($pw) = @_;
-	my @c = ('.', '/', 'A' .. 'Z', 'a' .. 'z', '0' .. '9');
-	my $salt = join('', map { $c[int rand @c] } 1 .. 21) . 'e';
-	my $h = crypt($pw, '$2b$04$' . $salt);
-	die "crypt() made no bcrypt hash" unless defined $h && $h =~ /^\$2b\$04\$.{53}$/;
-	return $h;
-}
-
-sub fields_of {
-	my ($r) = @_;
-	return map { $_->{field} // '' } @{ (ref $r->{json} eq 'HASH' && $r->{json}{errors}) || [] };
-}
-
-# problem_ok($r, STATUS, CODE, [FIELD], NAME)
-sub problem_ok {
-	my ($r, $status, $code, $field, $name) = @_;
-	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	my $ok = is($r->{status}, $status, "$name: status $status");
-	$ok &&= like($r->{headers}{'content-type'} // '', qr{^application/problem\+json}, "$name: problem+json");
-	$ok &&= is(ref $r->{json} eq 'HASH' ? $r->{json}{code} : undef, $code, "$name: code $code");
-	if (defined $field) {
-		my @f = fields_of($r);
-		$ok &&= ok((grep { $_ eq $field } @f), "$name: errors name \"$field\"")
-			or diag "fields: @f";
-	}
-	diag "answer: $r->{status} $r->{content}" unless $ok;
-	return $ok;
-}
-
-sub q_ { my ($s) = @_; $s =~ s/'/''/g; "'$s'" }
+# ctl($config, $stdin, ARGS...): (exit status, stdout, stderr) of fastbackctl;
+# a sanitizer report on stdout or stderr fails a test.
+sub ctl { FastbackUsers::ctl({ scan_stdout => 1 }, @_) }
 
 # ---- the stack ----------------------------------------------------------------
 
