@@ -6,7 +6,8 @@
 FROM debian:12-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
 	build-essential pkg-config perl libfcgi-dev libpq-dev libjansson-dev \
-	libssl-dev libhiredis-dev libcurl4-openssl-dev \
+	libssl-dev libhiredis-dev libcurl4-openssl-dev libargon2-dev libcrypt-dev \
+	libzxcvbn-dev liboath-dev libqrencode-dev libpng-dev \
 	&& rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -20,6 +21,7 @@ RUN make -j"$(nproc)" build/fastback-fcgi build/fastback-worker build/fastbackct
 FROM debian:12-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
 	libfcgi0ldbl libpq5 libjansson4 libssl3 libhiredis0.14 libcurl4 \
+	libargon2-1 libcrypt1 libzxcvbn0 liboath0 libqrencode4 libpng16-16 \
 	ca-certificates tini \
 	&& rm -rf /var/lib/apt/lists/* \
 	&& useradd --system --no-create-home --shell /usr/sbin/nologin fastback
