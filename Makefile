@@ -183,5 +183,43 @@ bench: all
 clean:
 	rm -rf build shared/libfastback.a
 
+# ---- fuzzing (libFuzzer; not part of all or check) ----------------------
+# `make fuzz` builds tests/fuzz/fuzz_*.c with clang, ASan and UBSan into
+# build/fuzz/ and runs each for FUZZ_SECONDS over a copy of its seed corpus.
+FUZZ_CC      = clang
+FUZZ_SECONDS ?= 20
+FUZZ_OUT     = build/fuzz
+FUZZ_CFLAGS  = -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
+	       -Ishared -Ifcgi-app -Iworkers $(shell pkg-config --cflags $(PKGS)) -MMD -MP
+FUZZ_SRC     = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN     = $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_OUT)/bin/%)
+FUZZ_OBJ     = $(SHARED_SRC:%.c=$(FUZZ_OUT)/obj/%.o) $(FCGI_SRC:%.c=$(FUZZ_OUT)/obj/%.o) \
+	       $(FUZZ_OUT)/obj/schema_embed.o
+
+$(FUZZ_OUT)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_OUT)/obj/schema_embed.c: $(SCHEMA) scripts/embed-schema
+	@mkdir -p $(dir $@)
+	scripts/embed-schema $(SCHEMA) > $@.tmp && mv $@.tmp $@
+
+$(FUZZ_OUT)/obj/schema_embed.o: $(FUZZ_OUT)/obj/schema_embed.c
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_OUT)/bin/%: $(FUZZ_OUT)/obj/tests/fuzz/%.o $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
+
+fuzz: $(FUZZ_BIN)
+	@for t in $(FUZZ_BIN); do \
+		n=$$(basename $$t); c=$(FUZZ_OUT)/corpus/$$n; \
+		mkdir -p $$c $(FUZZ_OUT)/artifacts && { cp -n tests/fuzz/corpus/$$n/* $$c/ || true; } && \
+		echo "== $$n ($(FUZZ_SECONDS)s)" && \
+		$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		    -artifact_prefix=$(FUZZ_OUT)/artifacts/$$n- $$c || exit 1; \
+	done
+
 .PHONY: all deps run stop check valgrind bench clean
+.PHONY: fuzz
 -include $(shell find build -name '*.d' 2>/dev/null)
