@@ -192,6 +192,15 @@ authorised(struct request *req)
 		resp_problem(req, 401, "unauthorized",
 		    "send METRICS_TOKEN as a bearer token, or ask from loopback");
 		return false;
+	case AUTH_TOKEN:
+		if (!auth_token(req))
+			return false;
+		if (!(req->route->flags & ROUTE_NO_LIMIT)) {
+			char key[80];
+			snprintf(key, sizeof(key), "gen:user:%s", req->user.id);
+			return limit_hit(req, key, req->app->cfg.rl_general_user, 60);
+		}
+		return true;
 	case AUTH_OPTIONAL:
 		/* Web servers may pass an absent header as an empty one. */
 		auth = request_param(req, "HTTP_AUTHORIZATION");

@@ -27,6 +27,8 @@ enum route_auth {
 	AUTH_METRICS,		/* METRICS_TOKEN bearer, or a loopback client */
 	AUTH_USER,		/* a valid access token of a live session */
 	AUTH_ADMIN,		/* the same, of a user with role admin */
+	AUTH_TOKEN,		/* a valid access token; the handler checks its session
+				 * in its own query (one round trip instead of two) */
 	AUTH_OPTIONAL,		/* anyone; a bearer token, when sent, must be valid
 				 * (401 otherwise) and makes the caller known */
 };

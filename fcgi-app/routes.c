@@ -89,7 +89,7 @@ const struct route routes[] = {
 	{ M_DELETE, "/api/me", me_delete, AUTH_USER, me_delete_in, J,
 	  "Delete the caller's account and everything it owns" },
 
-	{ M_GET, "/api/settings", settings_all, AUTH_USER, NULL, 0,
+	{ M_GET, "/api/settings", settings_all, AUTH_TOKEN, NULL, 0,
 	  "All the caller's settings by category" },
 	{ M_GET, "/api/settings/{category}", settings_category, AUTH_USER, NULL, 0,
 	  "The caller's settings of one category" },

@@ -19,14 +19,15 @@ unauthorized(struct request *req, const char *detail)
 	resp_problem(req, 401, "unauthorized", detail);
 }
 
+/* The bearer token's signature and claims only; fills req->user.id and
+ * req->session_id (and req->user_id for the log). */
 bool
-auth_authenticate(struct request *req)
+auth_token(struct request *req)
 {
 	const struct config *c = &req->app->cfg;
 	struct jwt_expect	 ex = { c->jwt_issuer, c->jwt_audience, LEEWAY_SECONDS, 0 };
 	const char		*auth, *sub, *sid;
 	json_t			*claims = NULL;
-	enum fb_err		 e;
 
 	auth = request_param(req, "HTTP_AUTHORIZATION");
 	if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0 || auth[7] == '\0') {
@@ -45,17 +46,39 @@ auth_authenticate(struct request *req)
 		return false;
 	}
 	snprintf(req->session_id, sizeof(req->session_id), "%s", sid);
-	e = sessions_auth(&req->app->db, sid, sub, &req->user, req->amr, sizeof(req->amr));
+	snprintf(req->user.id, sizeof(req->user.id), "%s", sub);
+	snprintf(req->user_id, sizeof(req->user_id), "%s", sub);
 	json_decref(claims);
+	return true;
+}
+
+void
+auth_session_ended(struct request *req)
+{
+	req->user_id[0] = '\0';
+	unauthorized(req, "the session has ended");
+}
+
+bool
+auth_authenticate(struct request *req)
+{
+	char		 uid[37];
+	enum fb_err	 e;
+
+	if (!auth_token(req))
+		return false;
+	/* sessions_auth clears the user it fills: pass a copy of the id. */
+	snprintf(uid, sizeof(uid), "%s", req->user.id);
+	e = sessions_auth(&req->app->db, req->session_id, uid, &req->user, req->amr,
+	    sizeof(req->amr));
 	if (e == FB_ERR_NOTFOUND) {
-		unauthorized(req, "the session has ended");
+		auth_session_ended(req);
 		return false;
 	}
 	if (e != FB_OK) {
 		resp_error(req, e);
 		return false;
 	}
-	snprintf(req->user_id, sizeof(req->user_id), "%s", req->user.id);
 	return true;
 }
 

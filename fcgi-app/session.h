@@ -15,6 +15,11 @@
 /* Fills req->user, req->session_id, req->amr; on failure answers 401 and
  * returns false. */
 bool	auth_authenticate(struct request *req);
+/* Only the token (AUTH_TOKEN routes): req->user.id and req->session_id are
+ * set, and the handler must check the session in its own query, answering
+ * auth_session_ended() when it is not live. */
+bool	auth_token(struct request *req);
+void	auth_session_ended(struct request *req);
 /* Answers 200 (or status) Tokens for session sid of u with the given refresh
  * token; signs the access token. */
 void	auth_answer_tokens(struct request *req, int status, const struct user *u,

@@ -50,8 +50,14 @@ settings_all(struct request *req)
 	char		*all;
 	enum fb_err	 e;
 
-	/* The database builds the document: no parse and dump of every value. */
-	if ((e = settings_all_text(&req->app->db, req->user.id, &all)) != FB_OK) {
+	/* The session check and the document in one statement (AUTH_TOKEN);
+	 * the database builds the document: no parse and dump of each value. */
+	e = settings_all_for_session(&req->app->db, req->session_id, req->user.id, &all);
+	if (e == FB_ERR_NOTFOUND) {
+		auth_session_ended(req);
+		return;
+	}
+	if (e != FB_OK) {
 		resp_error(req, e);
 		return;
 	}

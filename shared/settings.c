@@ -237,3 +237,36 @@ settings_all_text(struct db *db, const char *user_id, char **text)
 	PQclear(res);
 	return *text != NULL ? FB_OK : FB_ERR_NOMEM;
 }
+
+enum fb_err
+settings_all_for_session(struct db *db, const char *sid, const char *user_id, char **text)
+{
+	const char	*params[2] = { sid, user_id };
+	PGresult	*res;
+	enum fb_err	 e;
+	bool		 stale;
+
+	*text = NULL;
+	/* The conditions of sessions_auth() (shared/sessions.c), and the
+	 * settings document, in one statement. */
+	e = db_query(db, &res, "SELECT s.last_used_at < now() - interval '1 minute' AS stale,"
+	    " (SELECT coalesce(jsonb_object_agg(category, keys), '{}')::text FROM"
+	    "  (SELECT category, jsonb_object_agg(key, value) AS keys FROM user_settings"
+	    "   WHERE user_id = $2::uuid GROUP BY category) c) AS j"
+	    " FROM sessions s JOIN users u ON u.id = s.user_id"
+	    " WHERE s.id = $1::uuid AND s.user_id = $2::uuid AND s.revoked_at IS NULL"
+	    " AND s.expires_at > now() AND u.disabled_at IS NULL", 2, params);
+	if (e != FB_OK)
+		return e;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return FB_ERR_NOTFOUND;
+	}
+	stale = strcmp(db_get(res, 0, "stale"), "t") == 0;
+	*text = strdup(db_get(res, 0, "j"));
+	PQclear(res);
+	if (stale)
+		db_exec(db, NULL, "UPDATE sessions SET last_used_at = now() WHERE id = $1::uuid",
+		    1, params);
+	return *text != NULL ? FB_OK : FB_ERR_NOMEM;
+}

@@ -25,6 +25,10 @@ enum fb_err	settings_get(struct db *db, const char *user_id, const char *categor
 /* All the user's settings as the JSON text {"<category>":{"<key>":value}},
  * built by the database in one row (*text malloc'd). */
 enum fb_err	settings_all_text(struct db *db, const char *user_id, char **text);
+/* The same, with the session check in the same statement (one round trip):
+ * FB_ERR_NOTFOUND when session sid of user_id is not live. */
+enum fb_err	settings_all_for_session(struct db *db, const char *sid, const char *user_id,
+		    char **text);
 /* Upserts; *out is {"category","key","value","updated_at"}. FB_ERR_TOOBIG
  * over SETTING_VALUE_MAX. *previous (may be NULL) gets the old value or NULL. */
 enum fb_err	settings_put(struct db *db, const char *user_id, const char *category,
