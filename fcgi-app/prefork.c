@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -102,77 +103,238 @@ serve_one(struct app *app, FCGX_Request *fr)
 }
 
 /*
- * Waits for a connection on the listening socket or a stop signal. The
- * signals are unblocked only inside this wait, so no read or write of a
- * request is ever cut by EINTR. EPOLLEXCLUSIVE wakes one idle responder per
- * connection instead of all of them (no thundering herd).
+ * Kept-alive connections. With nginx's `fastcgi_keep_conn on` (and an
+ * upstream `keepalive` cache) the web server sends many requests over one
+ * connection, which saves a connect, an accept and a close with its wakeups
+ * per request. libfcgi on its own would pin a responder to such a connection
+ * while it idles, starving new ones; here a responder holds up to MAX_CONNS of
+ * them in its epoll set beside the listening socket, serves whichever has a
+ * request ready, one request at a time, and still accepts new connections.
+ * At the limit, the connection idle the longest is retired (conn_retire).
+ */
+#define MAX_CONNS	32
+#define LISTEN_TAG	UINT64_MAX
+
+struct conn {
+	FCGX_Request	fr;
+	uint32_t	gen;		/* tells a stale epoll event from a reused slot */
+	bool		used;
+	bool		polled;		/* in the epoll set */
+	bool		last;		/* close after the request in hand */
+	long long	last_ms;	/* when its last request ended */
+};
+
+struct responder {
+	struct app	*app;
+	int		 listen_fd;
+	int		 epfd;
+	struct conn	 conns[MAX_CONNS];
+	size_t		 nconns;
+};
+
+static uint64_t
+conn_tag(const struct responder *r, const struct conn *c)
+{
+	return (uint64_t)c->gen << 32 | (uint64_t)(c - r->conns);
+}
+
+/*
+ * Closes a connection. A plain close, unless input is left unread (a body
+ * larger than we drain): then libfcgi's lingering close (shutdown, then up
+ * to two seconds reading until the peer closes), since closing a TCP socket
+ * with unread input sends a reset that can cost the web server our answer.
+ * The plain close does not hold the responder while the web server reads.
+ */
+static void
+conn_close(struct responder *r, struct conn *c, bool linger)
+{
+	if (c->fr.ipcFd >= 0 && !linger) {
+		close(c->fr.ipcFd);	/* also leaves the epoll set */
+		c->fr.ipcFd = -1;
+	}
+	c->fr.detached = 0;
+	FCGX_Free(&c->fr, c->fr.ipcFd >= 0);
+	c->fr.ipcFd = -1;
+	c->used = c->polled = false;
+	c->gen++;
+	r->nconns--;
+}
+
+/*
+ * Reads what is left of the request body (a route that did not need it, or
+ * refused it), up to 64 KiB: the next request on a kept connection starts
+ * after it. False if more is left.
  */
 static bool
-wait_connection(int epfd, const sigset_t *waitmask)
+finish_input(FCGX_Stream *in)
 {
-	struct epoll_event	ev;
+	char	buf[4096];
+	size_t	total = 0;
+	int	n;
 
-	for (;;) {
-		if (responder_stop)
-			return false;
-		/* Held access-log lines go out before we idle, not after. */
-		if (log_pending()) {
-			if (epoll_pwait(epfd, &ev, 1, 0, waitmask) > 0)
-				return true;
-			log_flush();
+	while (total < 65536 && (n = FCGX_GetStr(buf, sizeof(buf), in)) > 0)
+		total += (size_t)n;
+	return FCGX_HasSeenEOF(in) == EOF;
+}
+
+static void conn_serve(struct responder *, struct conn *);
+
+/*
+ * Closes a kept connection the web server may be about to reuse, without a
+ * race: after shutdown(SHUT_RD) its writes fail at once (EPIPE, and nginx
+ * tries a request that failed on a cached connection again elsewhere), while
+ * a request it wrote before is still read and answered.
+ */
+static void
+conn_retire(struct responder *r, struct conn *c)
+{
+	struct pollfd	pfd = { .fd = c->fr.ipcFd, .events = POLLIN };
+
+	if (c->fr.ipcFd >= 0 && shutdown(c->fr.ipcFd, SHUT_RD) == 0) {
+		/* Readable from now on: a request, or the end of the stream. */
+		c->last = true;
+		if (poll(&pfd, 1, 0) > 0)
+			conn_serve(r, c);
+	}
+	if (c->used)
+		conn_close(r, c, false);
+}
+
+static struct conn *
+conn_new(struct responder *r, int fd)
+{
+	struct conn	*c, *oldest = NULL;
+
+	if (r->nconns == MAX_CONNS) {
+		for (c = r->conns; c < r->conns + MAX_CONNS; c++)
+			if (oldest == NULL || c->last_ms < oldest->last_ms)
+				oldest = c;
+		conn_retire(r, oldest);
+	}
+	for (c = r->conns; c->used; c++)
+		;
+	c->used = true;
+	c->polled = c->last = false;
+	c->fr.ipcFd = fd;
+	r->nconns++;
+	return c;
+}
+
+/*
+ * Reads the next request of a connection and answers it. Keeps the
+ * connection if the web server asked for that (FCGI_KEEP_CONN), else closes
+ * it. libfcgi blocks on the socket, within CONN_TIMEOUT_SECONDS.
+ */
+static void
+conn_serve(struct responder *r, struct conn *c)
+{
+	bool	keep, done;
+
+	/* keepConnection stops the FCGX_Finish_r inside FCGX_Accept_r (and ours
+	 * below) from closing the connection: we close it ourselves. */
+	c->fr.keepConnection = 1;
+	if (FCGX_Accept_r(&c->fr) < 0) {
+		/* Closed by the web server, or broken: libfcgi has closed it. */
+		conn_close(r, c, false);
+		return;
+	}
+	keep = c->fr.keepConnection && !c->last;
+	c->fr.keepConnection = 1;
+	serve_one(r->app, &c->fr);
+	done = finish_input(c->fr.in);
+	FCGX_Finish_r(&c->fr);
+	c->last_ms = now_ms();
+	if (!keep || !done || c->fr.ipcFd < 0) {
+		conn_close(r, c, !done);
+		return;
+	}
+	if (!c->polled) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = conn_tag(r, c) };
+
+		if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, c->fr.ipcFd, &ev) != 0) {
+			log_msg(FBLOG_ERROR, "responder: epoll_ctl: %s", strerror(errno));
+			conn_close(r, c, false);
+			return;
 		}
-		if (epoll_pwait(epfd, &ev, 1, -1, waitmask) > 0)
-			return true;
-		if (errno != EINTR) {
-			log_msg(FBLOG_ERROR, "responder: epoll_pwait: %s", strerror(errno));
-			return false;
-		}
+		c->polled = true;
 	}
 }
 
-/* Waits until a kept-alive connection has the next request, or a stop signal. */
-static bool
-wait_readable(int fd, const sigset_t *waitmask)
+static void
+accept_one(struct responder *r)
 {
-	struct pollfd	pfd = { .fd = fd, .events = POLLIN };
+	struct timeval	tv = { CONN_TIMEOUT_SECONDS, 0 };
+	int		fd;
 
-	for (;;) {
-		log_flush();
-		if (responder_stop)
-			return false;
-		if (ppoll(&pfd, 1, NULL, waitmask) > 0)
-			return true;
-		if (errno != EINTR && errno != EAGAIN) {
-			log_msg(FBLOG_ERROR, "responder: poll: %s", strerror(errno));
-			return false;
+	fd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0) {
+		/* Another responder won the race, or the client left. */
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+		    errno != ECONNABORTED) {
+			log_msg(FBLOG_ERROR, "responder: accept: %s", strerror(errno));
+			usleep(100000);
 		}
+		return;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* The web server sends the request right after connecting. */
+	conn_serve(r, conn_new(r, fd));
+}
+
+/*
+ * Waits for a new connection or a request on a kept one, or a stop signal,
+ * and serves what is ready. The signals are unblocked only inside the wait,
+ * so no read or write of a request is ever cut by EINTR. EPOLLEXCLUSIVE wakes
+ * one idle responder per new connection instead of all of them.
+ */
+static void
+serve_ready(struct responder *r, const sigset_t *waitmask)
+{
+	struct epoll_event	evs[8];
+	int			i, n;
+
+	/* Held access-log lines go out before we idle, not after. */
+	n = epoll_pwait(r->epfd, evs, 8, log_pending() ? 0 : -1, waitmask);
+	if (n == 0) {
+		log_flush();
+		n = epoll_pwait(r->epfd, evs, 8, -1, waitmask);
+	}
+	if (n < 0) {
+		if (errno != EINTR) {
+			log_msg(FBLOG_ERROR, "responder: epoll_pwait: %s", strerror(errno));
+			responder_stop = 1;
+		}
+		return;
+	}
+	for (i = 0; i < n && !responder_stop; i++) {
+		uint64_t	 tag = evs[i].data.u64;
+		struct conn	*c;
+
+		if (tag == LISTEN_TAG) {
+			accept_one(r);
+		} else {
+			c = &r->conns[tag & 0xffffffffu];
+			if (c->used && c->gen == (uint32_t)(tag >> 32))
+				conn_serve(r, c);
+		}
+		take_pending_stop();
 	}
 }
 
 /* Serves the connections already queued on the socket, for at most DRAIN_MS. */
 static void
-drain_queue(struct app *app, FCGX_Request *fr, int listen_fd)
+drain_queue(struct responder *r)
 {
 	long long	deadline = now_ms() + DRAIN_MS;
+	struct conn	*c;
 	int		fd;
 
 	while (now_ms() < deadline &&
-	    (fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-		fr->ipcFd = fd;
-		fr->keepConnection = 1;
-		if (FCGX_Accept_r(fr) < 0) {
-			if (fr->ipcFd >= 0)
-				close(fr->ipcFd);
-			fr->ipcFd = -1;
-			continue;
-		}
-		fr->keepConnection = 0;	/* no kept-alive connection while leaving */
-		serve_one(app, fr);
-		FCGX_Finish_r(fr);
-		if (fr->ipcFd >= 0) {
-			close(fr->ipcFd);
-			fr->ipcFd = -1;
-		}
+	    (fd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		c = conn_new(r, fd);
+		c->last = true;		/* no kept-alive connection while leaving */
+		conn_serve(r, c);
 	}
 }
 
@@ -181,10 +343,9 @@ responder_run(struct app *app, int listen_fd)
 {
 	struct sigaction sa;
 	sigset_t	 block, waitmask;
-	FCGX_Request	 fr;
-	struct timeval	 tv = { CONN_TIMEOUT_SECONDS, 0 };
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
-	int		 fd, epfd;
+	struct responder *r;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = LISTEN_TAG };
+	size_t		 i;
 
 	/* argon2id takes 19 MiB per hash: a fixed mmap threshold hands such
 	 * blocks back to the system when freed, instead of growing the heap
@@ -193,7 +354,7 @@ responder_run(struct app *app, int listen_fd)
 	mallopt(M_TRIM_THRESHOLD, 512 * 1024);
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;	/* no SA_RESTART: ppoll must return */
+	sa.sa_handler = on_stop;	/* no SA_RESTART: epoll_pwait must return */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -221,62 +382,39 @@ responder_run(struct app *app, int listen_fd)
 	memset(&app->rl, 0, sizeof(app->rl));
 	app->rl.kv = app->has_kv ? &app->kv : NULL;
 	app->rl.db = &app->db;
-	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
-	    epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd, &ev) != 0) {
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return 1;
+	r->app = app;
+	r->listen_fd = listen_fd;
+	if ((r->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    epoll_ctl(r->epfd, EPOLL_CTL_ADD, listen_fd, &ev) != 0) {
 		log_msg(FBLOG_ERROR, "responder: epoll: %s", strerror(errno));
+		free(r);
 		return 1;
 	}
-	if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, -1, 0) != 0) {
+	if (FCGX_Init() != 0) {
 		log_msg(FBLOG_ERROR, "responder: FCGX_Init failed");
+		close(r->epfd);
+		free(r);
 		return 1;
 	}
+	/* No listening socket of libfcgi's own: we accept. Should libfcgi try
+	 * to accept (after a kept connection closed), it fails at once. */
+	for (i = 0; i < MAX_CONNS; i++)
+		FCGX_InitRequest(&r->conns[i].fr, -1, 0);
 	log_batch(true);
 	log_msg(FBLOG_DEBUG, "responder ready");
 
-	while (!responder_stop) {
-		if (fr.ipcFd < 0) {
-			if (!wait_connection(epfd, &waitmask))
-				break;
-			fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-			if (fd < 0) {
-				/* Another responder won the race, or the client left. */
-				if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-				    errno != ECONNABORTED) {
-					log_msg(FBLOG_ERROR, "responder: accept: %s", strerror(errno));
-					usleep(100000);
-				}
-				continue;
-			}
-			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-			/* Hand the connection to libfcgi; keepConnection stops the
-			 * FCGX_Finish_r inside FCGX_Accept_r from closing it. */
-			fr.ipcFd = fd;
-			fr.keepConnection = 1;
-		} else if (!wait_readable(fr.ipcFd, &waitmask)) {
-			/* A kept-alive connection (fastcgi_keep_conn) while we stop. */
-			break;
-		}
-		if (FCGX_Accept_r(&fr) < 0) {
-			/* A broken or closed connection; libfcgi has closed it. */
-			if (fr.ipcFd >= 0)
-				close(fr.ipcFd);
-			fr.ipcFd = -1;
-			continue;
-		}
-		serve_one(app, &fr);
-		FCGX_Finish_r(&fr);
-		take_pending_stop();
-	}
-	if (fr.ipcFd >= 0) {
-		close(fr.ipcFd);
-		fr.ipcFd = -1;
-	}
+	while (!responder_stop)
+		serve_ready(r, &waitmask);
+	for (i = 0; i < MAX_CONNS; i++)
+		if (r->conns[i].used)
+			conn_retire(r, &r->conns[i]);
 	if (responder_drain)
-		drain_queue(app, &fr, listen_fd);
-	FCGX_Free(&fr, 1);
+		drain_queue(r);
 	log_flush();
-	close(epfd);
+	close(r->epfd);
+	free(r);
 	db_close(&app->db);
 	if (app->has_kv)
 		kv_close(&app->kv);

@@ -197,6 +197,47 @@ sub fcgi_read_response {
 	return ();
 }
 
+# Sends one request (GET $path, with an optional body) on $sock; with
+# keep => 1 the FCGI_KEEP_CONN flag asks the responder to keep the
+# connection for more. Returns what fcgi_read_response returns.
+sub fcgi_get {
+	my ($sock, $path, %o) = @_;
+	my $body = $o{body} // '';
+	my $params = fcgi_pairs(
+		REQUEST_METHOD => 'GET', REQUEST_URI => $path, SCRIPT_NAME => '',
+		PATH_INFO => $path, QUERY_STRING => '', REMOTE_ADDR => '127.0.0.1',
+		SERVER_PROTOCOL => 'HTTP/1.1', CONTENT_LENGTH => length $body);
+	my $req = fcgi_record(1, 1, pack('nCx5', 1, $o{keep} ? 1 : 0))
+		. fcgi_record(4, 1, $params) . fcgi_record(4, 1, '');
+	for (my $i = 0; $i < length $body; $i += 65535) {
+		$req .= fcgi_record(5, 1, substr $body, $i, 65535);
+	}
+	$req .= fcgi_record(5, 1, '');
+	local $SIG{PIPE} = 'IGNORE';
+	my $off = 0;
+	while ($off < length $req) {
+		my $n = syswrite $sock, $req, length($req) - $off, $off;
+		return () unless $n;
+		$off += $n;
+	}
+	return fcgi_read_response($sock, $o{timeout} // 5);
+}
+
+sub fcgi_connect {
+	my ($pool) = @_;
+	my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $pool->{socket})
+		or die "connect $pool->{socket}: $!";
+	return $s;
+}
+
+# True when the responder has closed $sock (EOF within $timeout seconds).
+sub closed_by_peer {
+	my ($sock, $timeout) = @_;
+	return 0 unless IO::Select->new($sock)->can_read($timeout);
+	my $n = sysread $sock, my $buf, 1;
+	return defined $n && $n == 0;
+}
+
 # ---- 1. SIGKILL of a responder while requests flow --------------------------
 
 subtest 'a responder killed with SIGKILL under load is replaced' => sub {
@@ -444,6 +485,101 @@ subtest 'SIGTERM under load: every answer complete, exit 0' => sub {
 	is scalar @reset, 0, 'no request queued on the socket was dropped (reset) by the drain'
 		or diag scalar(@reset) . " reset(s), e.g.:\n" . join "\n",
 			@reset[0 .. ($#reset < 2 ? $#reset : 2)];
+};
+
+# ---- 7. Kept-alive connections (nginx's fastcgi_keep_conn) --------------------
+
+subtest 'kept-alive connections: idle ones never starve a new one' => sub {
+	my $pool = start_pool(FCGI_CHILDREN => 2);
+	# More idle kept connections than responders: a libfcgi responder
+	# reading its kept connection would be pinned to it and starve others.
+	my @kept = map { fcgi_connect($pool) } 1 .. 6;
+	for my $i (0 .. $#kept) {
+		my ($out) = fcgi_get($kept[$i], '/health', keep => 1);
+		like $out // '', qr/\r\n\r\n\Q$HEALTH_BODY\E$/, "kept connection $i: answered";
+	}
+	my $t0 = time;
+	my ($out) = fcgi_get(fcgi_connect($pool), '/health', timeout => 3);
+	like $out // '', qr/^Status: 200/m, 'a new connection is answered while 6 idle ones are kept';
+	cmp_ok time - $t0, '<', 1, sprintf('... at once (%.3f s)', time - $t0);
+	for my $i (reverse 0 .. $#kept) {
+		my ($again) = fcgi_get($kept[$i], '/health', keep => 1);
+		like $again // '', qr/\r\n\r\n\Q$HEALTH_BODY\E$/,
+			"kept connection $i: a second request on it is answered";
+	}
+	ok !closed_by_peer($kept[0], 0.2), 'the kept connections stay open';
+	my ($last) = fcgi_get($kept[1], '/health');
+	like $last // '', qr/^Status: 200/m, 'a request without FCGI_KEEP_CONN on a kept connection';
+	ok closed_by_peer($kept[1], 2), '... is answered, then the responder closes the connection';
+};
+
+subtest 'a responder keeps at most 32 connections: the one idle the longest goes' => sub {
+	my $pool = start_pool(FCGI_CHILDREN => 1);
+	my @kept;
+	for my $i (0 .. 32) {
+		push @kept, fcgi_connect($pool);
+		my ($out) = fcgi_get($kept[-1], '/health', keep => 1);
+		like($out // '', qr/^Status: 200/m, "connection $i answered") or last;
+	}
+	ok closed_by_peer($kept[0], 2), 'the 33rd connection retired the first (closed by the responder)';
+	ok !closed_by_peer($kept[1], 0.2), 'the second stays';
+	my ($out) = fcgi_get($kept[1], '/health', keep => 1);
+	like $out // '', qr/^Status: 200/m, '... and is served';
+	($out) = fcgi_get($kept[32], '/health', keep => 1);
+	like $out // '', qr/^Status: 200/m, 'the newest is served';
+};
+
+subtest 'a body left unread does not break a kept connection' => sub {
+	my $pool = start_pool(FCGI_CHILDREN => 1);
+	my $s = fcgi_connect($pool);
+	# /health does not read bodies: the responder reads past it itself.
+	my ($out) = fcgi_get($s, '/health', keep => 1, body => 'x' x 5000);
+	like $out // '', qr/^Status: 200/m, 'a GET with a 5000-byte body it does not read';
+	($out) = fcgi_get($s, '/nope', keep => 1);
+	like $out // '', qr/^Status: 404/m, 'the next request on the connection is read correctly (404)';
+	($out) = fcgi_get($s, '/health', keep => 1);
+	like $out // '', qr/\r\n\r\n\Q$HEALTH_BODY\E$/, 'and the next';
+	# Beyond what it drains (64 KiB), it answers and then closes.
+	my $big = fcgi_connect($pool);
+	($out) = fcgi_get($big, '/health', keep => 1, body => 'y' x 300_000, timeout => 10);
+	like $out // '', qr/\r\n\r\n\Q$HEALTH_BODY\E$/, 'a 300 KB body left unread: the answer is complete';
+	ok closed_by_peer($big, 5), '... and the connection is closed, not reused';
+	($out) = fcgi_get(fcgi_connect($pool), '/health');
+	like $out // '', qr/^Status: 200/m, 'the responder serves on';
+};
+
+subtest 'SIGTERM with kept connections: a request already sent is answered' => sub {
+	my $pool = start_pool(FCGI_CHILDREN => 1);
+	my @kept = map { fcgi_connect($pool) } 1 .. 3;
+	for my $s (@kept) {
+		my ($out) = fcgi_get($s, '/health', keep => 1);
+		like $out // '', qr/^Status: 200/m, 'kept connection served';
+	}
+	# A request with half its parameters keeps the responder busy while
+	# the SIGTERM arrives; a whole request waits on a kept connection.
+	my $busy = fcgi_connect($pool);
+	my $params = fcgi_pairs(REQUEST_METHOD => 'GET', REQUEST_URI => '/health',
+		SCRIPT_NAME => '', PATH_INFO => '/health', REMOTE_ADDR => '127.0.0.1');
+	my $half = int(length($params) / 2);
+	syswrite $busy, fcgi_record(1, 1, pack('nCx5', 1, 1)) . fcgi_record(4, 1, substr $params, 0, $half);
+	sleep 0.3;
+	my $waiting = fcgi_record(1, 1, pack('nCx5', 1, 1)) . fcgi_record(4, 1, $params)
+		. fcgi_record(4, 1, '') . fcgi_record(5, 1, '');
+	syswrite $kept[1], $waiting;
+	ok $pool->signal('TERM'), 'SIGTERM';
+	sleep 0.3;
+	syswrite $busy, fcgi_record(4, 1, substr $params, $half) . fcgi_record(4, 1, '') . fcgi_record(5, 1, '');
+	my ($out) = fcgi_read_response($busy, 10);
+	like $out // '', qr/\r\n\r\n\Q$HEALTH_BODY\E$/, 'the request in hand is answered';
+	($out) = fcgi_read_response($kept[1], 10);
+	like $out // '', qr/\r\n\r\n\Q$HEALTH_BODY\E$/,
+		'the request waiting on a kept connection is answered, not dropped';
+	ok closed_by_peer($kept[0], 5), 'the idle kept connections are closed';
+	local $SIG{PIPE} = 'IGNORE';
+	my $late = syswrite $kept[2], $waiting;
+	ok !defined $late || closed_by_peer($kept[2], 5),
+		'a request sent after that fails at once (the web server tries elsewhere), never hangs';
+	is $pool->wait_exit(32), 0, 'the master exits with status 0';
 };
 
 done_testing;

@@ -630,7 +630,7 @@ sub start_pool {
 # (default: the pool's http_port, else a free port), with a generated
 # nginx.conf that includes a copy of the shipped snippet
 # conf/nginx/fastback-locations.conf (or fastback-prefix.conf for a prefix)
-# pointed at the socket. Returns {url, port, dir, pid, stop, error_log};
+# and of conf/nginx/fastback-upstream.conf pointed at the socket. Returns {url, port, dir, pid, stop, error_log};
 # url is http://127.0.0.1:port plus the prefix. Stopped at END.
 # fastback learns its mount prefix from PUBLIC_URL's path: under a prefix,
 # start the pool with PUBLIC_URL => "http://127.0.0.1:$port/app" (start_stack
@@ -660,6 +660,10 @@ sub start_nginx {
 		$snippet =~ s{(?<![\w/])/app(?=[/ ;])}{$prefix}g;
 	}
 	_write("$dir/fastback-locations.conf", $snippet);
+	my $upstream = _slurp("$ROOT/conf/nginx/fastback-upstream.conf");
+	croak 'start_nginx: fastback-upstream.conf not found in conf/nginx/' unless length $upstream;
+	$upstream =~ s{/run/fastback/fastback\.sock}{$socket}g;
+	_write("$dir/fastback-upstream.conf", $upstream);
 
 	my $error_log = "$dir/logs/error.log";
 	_write("$dir/nginx.conf", <<"EOF");
@@ -676,6 +680,7 @@ http {
 	uwsgi_temp_path $dir/tmp/uwsgi;
 	scgi_temp_path $dir/tmp/scgi;
 	default_type application/octet-stream;
+	include $dir/fastback-upstream.conf;
 	server {
 		listen 127.0.0.1:$port;
 		server_name 127.0.0.1;
