@@ -123,14 +123,27 @@ format_head(struct request *req, struct buf *out)
 	int	 status = req->resp.status;
 	bool	 has_body = status != 204 && status != 304;
 
-	buf_printf(out, "Status: %d %s\r\n", status, http_reason(status));
-	if (has_body && req->resp.content_type != NULL)
-		buf_printf(out, "Content-Type: %s%s\r\n", req->resp.content_type,
-		    strncmp(req->resp.content_type, "text/", 5) == 0 ?
-		    "; charset=utf-8" : "");
-	if (has_body)
-		buf_printf(out, "Content-Length: %zu\r\n", req->resp.body.len);
-	buf_printf(out, "X-Request-Id: %s\r\n", req->request_id);
+	/* Built with puts, not printf: this runs for every answer. */
+	buf_puts(out, "Status: ");
+	buf_put_int(out, status);
+	buf_puts(out, " ");
+	buf_puts(out, http_reason(status));
+	buf_puts(out, "\r\n");
+	if (has_body && req->resp.content_type != NULL) {
+		buf_puts(out, "Content-Type: ");
+		buf_puts(out, req->resp.content_type);
+		if (strncmp(req->resp.content_type, "text/", 5) == 0)
+			buf_puts(out, "; charset=utf-8");
+		buf_puts(out, "\r\n");
+	}
+	if (has_body) {
+		buf_puts(out, "Content-Length: ");
+		buf_put_int(out, (long long)req->resp.body.len);
+		buf_puts(out, "\r\n");
+	}
+	buf_puts(out, "X-Request-Id: ");
+	buf_puts(out, req->request_id);
+	buf_puts(out, "\r\n");
 	buf_puts(out, "X-Content-Type-Options: nosniff\r\n"
 	    "Referrer-Policy: no-referrer\r\n"
 	    "X-Frame-Options: DENY\r\n"

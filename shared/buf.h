@@ -21,6 +21,8 @@ struct buf {
 
 void	buf_append(struct buf *b, const void *data, size_t len);
 void	buf_puts(struct buf *b, const char *s);
+/* v in decimal, without printf. */
+void	buf_put_int(struct buf *b, long long v);
 void	buf_printf(struct buf *b, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	buf_reset(struct buf *b);	/* empties it, keeps the memory */

@@ -81,6 +81,36 @@ out:
 	return e;
 }
 
+/*
+ * An HMAC-SHA-256 context keyed with secret. Keying once and resetting per
+ * token (EVP_MAC_init with no key keeps it) saves fetching the algorithm and
+ * hashing the key pads on every request.
+ */
+static enum fb_err
+hmac_new(const void *secret, size_t len, EVP_MAC_CTX **out)
+{
+	EVP_MAC	*mac;
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+		OSSL_PARAM_construct_end(),
+	};
+
+	*out = NULL;
+	if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+		goto fail;
+	*out = EVP_MAC_CTX_new(mac);
+	EVP_MAC_free(mac);	/* the context holds its own reference */
+	if (*out == NULL || EVP_MAC_init(*out, secret, len, params) != 1)
+		goto fail;
+	return FB_OK;
+fail:
+	log_msg(FBLOG_ERROR, "jwt: cannot set up HMAC-SHA-256");
+	EVP_MAC_CTX_free(*out);
+	*out = NULL;
+	ERR_clear_error();
+	return FB_ERR_INTERNAL;
+}
+
 enum fb_err
 jwt_key_hs256(const void *secret, size_t len, struct jwt_key *out)
 {
@@ -96,7 +126,8 @@ jwt_key_hs256(const void *secret, size_t len, struct jwt_key *out)
 	}
 	memcpy(out->secret, secret, len);
 	out->secret_len = len;
-	if ((e = kid_derive("hs256:", secret, len, out->kid)) != FB_OK)
+	if ((e = hmac_new(secret, len, &out->hmac)) != FB_OK ||
+	    (e = kid_derive("hs256:", secret, len, out->kid)) != FB_OK)
 		jwt_key_free(out);
 	return e;
 }
@@ -235,6 +266,7 @@ jwt_key_free(struct jwt_key *key)
 		OPENSSL_cleanse(key->secret, key->secret_len);
 		free(key->secret);
 	}
+	EVP_MAC_CTX_free(key->hmac);
 	EVP_PKEY_free(key->pkey);	/* wipes the private key itself */
 	OPENSSL_cleanse(key, sizeof(*key));
 }
@@ -410,8 +442,9 @@ hs256(const struct jwt_key *key, const void *data, size_t len,
 {
 	size_t	maclen = 0;
 
-	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key->secret,
-	    key->secret_len, data, len, mac, HS256_MAC_LEN, &maclen) == NULL ||
+	if (key->hmac == NULL || EVP_MAC_init(key->hmac, NULL, 0, NULL) != 1 ||
+	    EVP_MAC_update(key->hmac, data, len) != 1 ||
+	    EVP_MAC_final(key->hmac, mac, &maclen, HS256_MAC_LEN) != 1 ||
 	    maclen != HS256_MAC_LEN) {
 		log_msg(FBLOG_ERROR, "jwt: HMAC-SHA-256 failed");
 		ERR_clear_error();

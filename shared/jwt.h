@@ -48,6 +48,8 @@ struct jwt_key {
 	char		 kid[JWT_KID_SIZE];	/* "kid" header value, NUL-terminated */
 	unsigned char	*secret;		/* HS256: the key bytes (or NULL) */
 	size_t		 secret_len;
+	EVP_MAC_CTX	*hmac;			/* HS256: HMAC-SHA-256 keyed once
+						 * with secret, reset per use */
 	EVP_PKEY	*pkey;			/* EdDSA: Ed25519 key, private or
 						 * public only (or NULL) */
 };

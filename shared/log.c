@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -88,15 +89,29 @@ log_begin(struct buf *b, enum fblog_level lvl)
 
 	timestamp(ts, sizeof(ts));
 	buf_reset(b);
-	buf_printf(b, "{\"ts\":\"%s\",\"level\":\"%s\",\"prog\":\"", ts, level_names[lvl]);
+	buf_puts(b, "{\"ts\":\"");
+	buf_puts(b, ts);
+	buf_puts(b, "\",\"level\":\"");
+	buf_puts(b, level_names[lvl]);
+	buf_puts(b, "\",\"prog\":\"");
 	json_escape(b, logstate.prog);
-	buf_printf(b, "\",\"pid\":%d", (int)log_pid());
+	buf_puts(b, "\",\"pid\":");
+	buf_put_int(b, (long long)log_pid());
+}
+
+/* ,"key": (keys are our own identifiers: nothing to escape) */
+static void
+add_key(struct buf *b, const char *key)
+{
+	buf_puts(b, ",\"");
+	buf_puts(b, key);
+	buf_puts(b, "\":");
 }
 
 void
 log_add_str(struct buf *b, const char *key, const char *value)
 {
-	buf_printf(b, ",\"%s\":", key);
+	add_key(b, key);
 	if (value == NULL) {
 		buf_puts(b, "null");
 		return;
@@ -109,16 +124,33 @@ log_add_str(struct buf *b, const char *key, const char *value)
 void
 log_add_int(struct buf *b, const char *key, long long value)
 {
-	buf_printf(b, ",\"%s\":%lld", key, value);
+	add_key(b, key);
+	buf_put_int(b, value);
 }
 
 void
 log_add_num(struct buf *b, const char *key, double value)
 {
-	if (value != value || value > 1e300 || value < -1e300)	/* NaN, inf: no JSON */
-		buf_printf(b, ",\"%s\":null", key);
-	else
-		buf_printf(b, ",\"%s\":%.3f", key, value);
+	long long	milli;
+
+	add_key(b, key);
+	if (value != value || value > 1e300 || value < -1e300) {	/* NaN, inf: no JSON */
+		buf_puts(b, "null");
+		return;
+	}
+	if (value > 1e15 || value < -1e15) {
+		buf_printf(b, "%.3f", value);
+		return;
+	}
+	/* Three decimals, as %.3f would print them, without printf. */
+	milli = llround(value * 1000);
+	if (milli < 0) {
+		buf_puts(b, "-");
+		milli = -milli;
+	}
+	buf_put_int(b, milli / 1000);
+	buf_append(b, (const char[]){ '.', (char)('0' + milli / 100 % 10),
+	    (char)('0' + milli / 10 % 10), (char)('0' + milli % 10) }, 4);
 }
 
 /* Lines held back by log_end() in batching mode; never more than PIPE_BUF

@@ -61,6 +61,25 @@ test_printf(void)
 }
 
 static void
+test_put_int(void)
+{
+	struct buf	 b = BUF_INIT;
+
+	buf_put_int(&b, 0);
+	buf_puts(&b, ",");
+	buf_put_int(&b, -7);
+	buf_puts(&b, ",");
+	buf_put_int(&b, 1234567890123LL);
+	buf_puts(&b, ",");
+	buf_put_int(&b, -9223372036854775807LL - 1);
+	buf_puts(&b, ",");
+	buf_put_int(&b, 9223372036854775807LL);
+	is_str(buf_str(&b), "0,-7,1234567890123,-9223372036854775808,9223372036854775807",
+	    "buf_put_int: zero, negatives, LLONG_MIN and LLONG_MAX");
+	buf_free(&b);
+}
+
+static void
 test_growth(void)
 {
 	struct buf	 b = BUF_INIT;
@@ -158,6 +177,7 @@ main(void)
 	test_empty();
 	test_append();
 	test_printf();
+	test_put_int();
 	test_growth();
 	test_reset();
 	test_take();

@@ -176,6 +176,18 @@ test_built(void)
 	log_add_int(&b, "neg", -9223372036854775807LL - 1);
 	log_add_num(&b, "ms", 1.5);
 	log_add_num(&b, "small", 0.0004);
+	log_add_num(&b, "round", 2.0006);
+	log_add_num(&b, "negative", -12.3456);
+	log_add_num(&b, "big", 3e16);
+	{
+		static const char want[] = "\"ms\":1.500,\"small\":0.000,\"round\":2.001,"
+		    "\"negative\":-12.346,\"big\":30000000000000000.000";
+		const char *p = strstr(buf_str(&b), "\"ms\":");
+
+		if (!ok(p != NULL && strncmp(p, want, sizeof(want) - 1) == 0,
+		    "numbers with three decimals, rounded"))
+			diag("got %s", p != NULL ? p : "(none)");
+	}
 	log_end(&b);
 	is_int(b.len, 0, "log_end empties the buf");
 	log_begin(&b, FBLOG_ERROR);

@@ -1,9 +1,12 @@
 /*
  * test_rand — random bytes, hex and version 4 UUIDs: lengths, alphabet,
- * version and variant bits, and that two draws differ.
+ * version and variant bits, that two draws differ, and that a forked child
+ * does not repeat its parent's UUIDs (they come from a pool).
  */
 #include <ctype.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "rand.h"
 #include "tap.h"
@@ -62,5 +65,28 @@ main(void)
 	is_int(valid, 200, "200 UUIDs well formed, lowercase");
 	is_int(versions, 200, "version nibble 4 (RFC 9562 §5.4)");
 	is_int(variants, 200, "variant bits 10 (RFC 9562 §4.1)");
+
+	/* The pool is full now; a child must not hand out the same bytes. */
+	{
+		char	child[UUID_STR_LEN] = "";
+		int	fds[2], st = -1;
+		pid_t	pid;
+
+		ok(pipe(fds) == 0, "pipe");
+		pid = fork();
+		if (pid == 0) {
+			close(fds[0]);
+			if (rand_uuid(u) == FB_OK)
+				(void)!write(fds[1], u, UUID_STR_LEN);
+			_exit(0);
+		}
+		close(fds[1]);
+		ok(read(fds[0], child, sizeof(child)) == UUID_STR_LEN, "the child made a UUID");
+		close(fds[0]);
+		waitpid(pid, &st, 0);
+		is_int(rand_uuid(v), FB_OK, "the parent makes one");
+		isnt_str(child, v, "the child's UUID is not the parent's next one");
+		ok(valid_uuid(child), "the child's is well formed");
+	}
 	return done_testing();
 }
