@@ -34,6 +34,7 @@ SHARED_SRC = \
 	shared/cursor.c \
 	shared/db.c \
 	shared/err.c \
+	shared/generation.c \
 	shared/httpc.c \
 	shared/idempotency.c \
 	shared/invitations.c \
@@ -59,6 +60,7 @@ SHARED_SRC = \
 	shared/teams.c \
 	shared/template.c \
 	shared/token.c \
+	shared/tokencache.c \
 	shared/totp.c \
 	shared/users.c \
 	shared/validate.c

@@ -23,6 +23,7 @@
 
 #include "b64.h"
 #include "cms.h"
+#include "generation.h"
 #include "problem.h"
 #include "routes.h"
 #include "session.h"
@@ -69,15 +70,20 @@ etag_matches(const char *h, const char *tag)
 }
 
 /*
- * Public answers are kept per responder, keyed by the request's target and
- * checked against the content version (one tiny query) before reuse; they
- * also age out after a second, so an item scheduled with a future
- * published_at appears on time. XXX: at most PUBLIC_CACHE entries, replaced
- * round-robin.
+ * Public answers are kept per responder, keyed by the request's target, with
+ * their ETag. Before reuse the content version is checked: at once when a
+ * responder of this pool has written to the CMS since the last check (the
+ * pool's change counter, shared/generation.h), else at most every
+ * REVALIDATE_MS (one tiny query), so writes made elsewhere (another host's
+ * pool) show within that. Answers also age out after a second, so an item
+ * scheduled with a future published_at appears on time. At most
+ * PUBLIC_CACHE entries, replaced round-robin.
  */
 #define PUBLIC_CACHE		64
 #define PUBLIC_CACHE_MAX_AGE	1	/* seconds */
 #define PUBLIC_CACHE_BODY_MAX	(256 * 1024)
+#define REVALIDATE_MS		100
+#define ETAG_SIZE		(B64URL_ENCODED_SIZE(EVP_MAX_MD_SIZE) + 2)
 
 struct cached_answer {
 	char		*target;	/* REQUEST_URI (or NULL: free) */
@@ -85,10 +91,48 @@ struct cached_answer {
 	time_t		 at;
 	char		*body;
 	size_t		 len;
+	char		 etag[ETAG_SIZE];
 };
 
 static struct cached_answer public_cache[PUBLIC_CACHE];
 static size_t public_cache_next;
+
+/* The content version last read, when, and the pool's counter before it. */
+static struct {
+	bool		known;
+	uint64_t	generation;
+	long long	at_ms;
+	long long	version;
+} checked;
+
+static long long
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static enum fb_err
+current_version(struct request *req, long long *version)
+{
+	uint64_t	gen = generation_get(GEN_CMS);	/* before the query */
+	long long	now = now_ms();
+	enum fb_err	e;
+
+	if (checked.known && checked.generation == gen && now - checked.at_ms < REVALIDATE_MS) {
+		*version = checked.version;
+		return FB_OK;
+	}
+	if ((e = cms_version(&req->app->db, version)) != FB_OK)
+		return e;
+	checked.known = true;
+	checked.generation = gen;
+	checked.at_ms = now;
+	checked.version = *version;
+	return FB_OK;
+}
 
 static const char *
 cache_target(struct request *req)
@@ -96,6 +140,31 @@ cache_target(struct request *req)
 	const char	*t = request_param(req, "REQUEST_URI");
 
 	return t != NULL && strlen(t) < 2048 ? t : NULL;
+}
+
+/* The strong ETag of a body: base64url of its SHA-256, quoted. */
+static bool
+make_etag(const char *body, size_t len, char tag[ETAG_SIZE])
+{
+	unsigned char	md[EVP_MAX_MD_SIZE];
+	unsigned int	mdlen = 0;
+
+	if (EVP_Digest(body, len, md, &mdlen, EVP_sha256(), NULL) != 1)
+		return false;
+	tag[0] = '"';
+	b64url_encode(md, mdlen, tag + 1);
+	strcat(tag, "\"");
+	return true;
+}
+
+/* ETag, public Cache-Control and 304 for the public answer in req->resp. */
+static void
+public_headers(struct request *req, const char *tag)
+{
+	resp_header(req, "ETag", tag);
+	resp_header(req, "Cache-Control", "public, max-age=0, must-revalidate");
+	if (etag_matches(request_param(req, "HTTP_IF_NONE_MATCH"), tag))
+		resp_empty(req, 304);
 }
 
 /* Answers from the cache when it holds a current answer for this target. */
@@ -106,7 +175,7 @@ cache_answer(struct request *req, long long *version)
 	size_t		 i;
 
 	*version = -1;
-	if (target == NULL || cms_version(&req->app->db, version) != FB_OK)
+	if (target == NULL || current_version(req, version) != FB_OK)
 		return false;
 	for (i = 0; i < PUBLIC_CACHE; i++) {
 		struct cached_answer *c = &public_cache[i];
@@ -114,13 +183,14 @@ cache_answer(struct request *req, long long *version)
 		    time(NULL) - c->at >= PUBLIC_CACHE_MAX_AGE || strcmp(c->target, target) != 0)
 			continue;
 		resp_text(req, 200, "application/json", c->body, c->len);
+		public_headers(req, c->etag);
 		return true;
 	}
 	return false;
 }
 
 static void
-cache_keep(struct request *req, long long version)
+cache_keep(struct request *req, long long version, const char *etag)
 {
 	const char		*target = cache_target(req);
 	struct cached_answer	*c;
@@ -144,28 +214,7 @@ cache_keep(struct request *req, long long version)
 	c->len = req->resp.body.len;
 	c->version = version;
 	c->at = time(NULL);
-}
-
-/* ETag, public Cache-Control and 304 for the public answer in req->resp. */
-static void
-public_headers(struct request *req)
-{
-	unsigned char	md[EVP_MAX_MD_SIZE];
-	unsigned int	mdlen = 0;
-	char		tag[B64URL_ENCODED_SIZE(EVP_MAX_MD_SIZE) + 2];
-
-	if (EVP_Digest(req->resp.body.data, req->resp.body.len, md, &mdlen, EVP_sha256(),
-	    NULL) != 1) {
-		resp_error(req, FB_ERR_INTERNAL);
-		return;
-	}
-	tag[0] = '"';
-	b64url_encode(md, mdlen, tag + 1);
-	strcat(tag, "\"");
-	resp_header(req, "ETag", tag);
-	resp_header(req, "Cache-Control", "public, max-age=0, must-revalidate");
-	if (etag_matches(request_param(req, "HTTP_IF_NONE_MATCH"), tag))
-		resp_empty(req, 304);
+	memcpy(c->etag, etag, ETAG_SIZE);
 }
 
 /* 200 with body; a public answer (not with drafts) gets its ETag and the
@@ -175,12 +224,26 @@ static long long version_seen = -1;	/* of the current request's cache look-up */
 static void
 answer(struct request *req, json_t *body, bool is_public)
 {
+	char	tag[ETAG_SIZE];
+
 	resp_json(req, 200, body);
 	if (!is_public || req->resp.status != 200)
 		return;
-	cache_keep(req, version_seen);
+	if (!make_etag(req->resp.body.data, req->resp.body.len, tag)) {
+		resp_error(req, FB_ERR_INTERNAL);
+		return;
+	}
+	cache_keep(req, version_seen, tag);
 	version_seen = -1;
-	public_headers(req);
+	public_headers(req, tag);
+}
+
+/* A write committed: every responder of the pool checks the version again
+ * before its next cached answer. */
+static void
+written(void)
+{
+	generation_bump(GEN_CMS);
 }
 
 /* ?drafts=true is for admins: 401 without a token, 403 for anyone else;
@@ -303,10 +366,8 @@ cms_list_route(struct request *req)
 		return;
 	}
 	version_seen = -1;
-	if (!q.with_drafts && cache_answer(req, &version_seen)) {
-		public_headers(req);
+	if (!q.with_drafts && cache_answer(req, &version_seen))
 		return;
-	}
 	e = cms_list(&req->app->db, r, &q, &data, &next);
 	if (e == FB_ERR_INVALID) {
 		resp_problem(req, 400, "bad_request", "the cursor is not one of this list");
@@ -375,6 +436,7 @@ cms_create_route(struct request *req)
 	    "resource", r->name, "id", id, "fields", cms_audit_fields(r, item)));
 	if ((e = db_commit(db)) != FB_OK)
 		goto fail;
+	written();
 	json_decref(row);
 	resp_json(req, 201, item);
 	return;
@@ -429,6 +491,7 @@ cms_update_route(struct request *req)
 	    "resource", r->name, "id", id, "changes", changes));
 	if ((e = db_commit(db)) != FB_OK)
 		goto fail;
+	written();
 	json_decref(before);
 	resp_json(req, 200, after);
 	return;
@@ -469,6 +532,7 @@ cms_delete_route(struct request *req)
 	    "resource", r->name, "id", id, "fields", cms_audit_fields(r, before)));
 	if ((e = db_commit(db)) != FB_OK)
 		goto fail;
+	written();
 	json_decref(before);
 	resp_empty(req, 204);
 	return;

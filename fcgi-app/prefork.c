@@ -17,6 +17,7 @@
 #include <fcgiapp.h>
 
 #include "dispatch.h"
+#include "generation.h"
 #include "log.h"
 #include "metrics.h"
 #include "listen.h"
@@ -663,6 +664,8 @@ prefork_run(struct app *app, const struct listen_socket *sock)
 		return 1;
 	if (metrics_init() != FB_OK)
 		log_msg(FBLOG_WARN, "prefork: metrics disabled (no shared memory)");
+	if (generation_init() != FB_OK)
+		log_msg(FBLOG_WARN, "prefork: change counters are per responder (no shared memory)");
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;

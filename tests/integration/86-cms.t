@@ -452,6 +452,28 @@ subtest 'ETag, If-None-Match → 304, a new ETag after an update' => sub {
 	api(DELETE => "/api/services/$svc->{id}", token => $ADMIN);
 };
 
+subtest 'public cache: a write shows at once on every responder, one behind the API within a second' => sub {
+	my $svc = service(name => 'Fresh one', tags => ['fresh']);
+	my $names = sub {
+		my %seen;
+		for (1 .. 20) {
+			my $r = api(GET => '/api/services?tag=fresh');
+			$seen{ join ',', map { $_->{name} } @{ $r->{json}{data} || [] } }++;
+		}
+		return join ' | ', sort keys %seen;
+	};
+	is $names->(), 'Fresh one', 'twenty reads (both responders cache the list)';
+	is api(PATCH => "/api/services/$svc->{id}", token => $ADMIN,
+		json => { name => 'Fresh two' })->{status}, 200, 'PATCH through the API';
+	is $names->(), 'Fresh two', 'every read after it shows the change: no responder serves its old copy';
+	psql($DB, "UPDATE services SET name = 'Fresh three' WHERE id = '$svc->{id}'");
+	my $t0 = time;
+	ok((wait_until { $names->() eq 'Fresh three' } 3), 'a change made in SQL shows too');
+	cmp_ok time - $t0, '<', 1.5, sprintf('... within a second or so (%.2f s)', time - $t0);
+	api(DELETE => "/api/services/$svc->{id}", token => $ADMIN);
+	is $names->(), '', 'a DELETE shows at once';
+};
+
 # ---- search --------------------------------------------------------------------------------
 
 subtest 'full-text search: body words found, title matches first' => sub {
