@@ -51,7 +51,8 @@ settings_all(struct request *req)
 	enum fb_err	 e;
 
 	/* The session check and the document in one statement (AUTH_TOKEN);
-	 * the database builds the document: no parse and dump of each value. */
+	 * the database keeps the document ready (schema/011_settings_doc.sql):
+	 * no aggregate, no parse and dump of each value. */
 	e = settings_all_for_session(&req->app->db, req->session_id, req->user.id, &all);
 	if (e == FB_ERR_NOTFOUND) {
 		auth_session_ended(req);

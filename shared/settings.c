@@ -228,9 +228,9 @@ settings_all_text(struct db *db, const char *user_id, char **text)
 	enum fb_err	 e;
 
 	*text = NULL;
-	e = db_query(db, &res, "SELECT coalesce(jsonb_object_agg(category, keys), '{}')::text AS j"
-	    " FROM (SELECT category, jsonb_object_agg(key, value) AS keys FROM user_settings"
-	    " WHERE user_id = $1::uuid GROUP BY category) c", 1, params);
+	/* Kept by the triggers of schema/011_settings_doc.sql; no row: {}. */
+	e = db_query(db, &res, "SELECT coalesce((SELECT doc FROM user_settings_docs"
+	    " WHERE user_id = $1::uuid), '{}') AS j", 1, params);
 	if (e != FB_OK)
 		return e;
 	*text = strdup(db_get(res, 0, "j"));
@@ -248,12 +248,12 @@ settings_all_for_session(struct db *db, const char *sid, const char *user_id, ch
 
 	*text = NULL;
 	/* The conditions of sessions_auth() (shared/sessions.c), and the
-	 * settings document, in one statement. */
+	 * settings document (precomputed: schema/011_settings_doc.sql), in
+	 * one statement. */
 	e = db_query(db, &res, "SELECT s.last_used_at < now() - interval '1 minute' AS stale,"
-	    " (SELECT coalesce(jsonb_object_agg(category, keys), '{}')::text FROM"
-	    "  (SELECT category, jsonb_object_agg(key, value) AS keys FROM user_settings"
-	    "   WHERE user_id = $2::uuid GROUP BY category) c) AS j"
+	    " coalesce(d.doc, '{}') AS j"
 	    " FROM sessions s JOIN users u ON u.id = s.user_id"
+	    " LEFT JOIN user_settings_docs d ON d.user_id = s.user_id"
 	    " WHERE s.id = $1::uuid AND s.user_id = $2::uuid AND s.revoked_at IS NULL"
 	    " AND s.expires_at > now() AND u.disabled_at IS NULL", 2, params);
 	if (e != FB_OK)

@@ -23,7 +23,8 @@ bool		settings_name_valid(const char *s);
 enum fb_err	settings_get(struct db *db, const char *user_id, const char *category,
 		    json_t **out);
 /* All the user's settings as the JSON text {"<category>":{"<key>":value}},
- * built by the database in one row (*text malloc'd). */
+ * categories and keys in byte order: the document the database keeps per
+ * user (schema/011_settings_doc.sql), {} when none (*text malloc'd). */
 enum fb_err	settings_all_text(struct db *db, const char *user_id, char **text);
 /* The same, with the session check in the same statement (one round trip):
  * FB_ERR_NOTFOUND when session sid of user_id is not live. */

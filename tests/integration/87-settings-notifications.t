@@ -8,7 +8,10 @@
 #     DELETE (204 then 404), names outside [a-z0-9_.-]{1,64} (422 naming the
 #     path parameter), the 16 KiB value limit (both sides of it), a body
 #     without "value", two users who never see or touch each other's
-#     settings, and the setting.put / setting.delete audit entries;
+#     settings, the setting.put / setting.delete audit entries, and GET
+#     /api/settings equal to the document rebuilt from the category GETs,
+#     categories and keys in byte order, after PUTs, an overwrite and
+#     DELETEs down to nothing (the concurrency of it: 89-settings-doc.t);
 #   - preferences: defaults, partial PUTs, each validation (theme, timezone,
 #     language, unknown keys, notifications.*), isolation;
 #   - notifications: admin creation (403 for others, 422 for a bad user_id or
@@ -319,6 +322,94 @@ subtest 'settings: two users never see or touch each other\'s' => sub {
 	is_deeply api(GET => '/api/settings/shared-name', token => $A)->{json}, { k => 'alice' },
 		'... alice\'s is still there';
 	is psql($DB, "SELECT count(*) FROM user_settings WHERE user_id = '$ID{bob}'"), 0, 'bob has no rows left';
+};
+
+# The order of the category and key names in the raw answer of GET
+# /api/settings: ([category, [key, ...]], ...). A small tokenizer (JSON::PP
+# forgets the order): strings, punctuation and literals, with a stack.
+sub settings_order {
+	my ($text) = @_;
+	my (@stack, @order, $want_key);
+	while ($text =~ /\G\s*("(?:[^"\\]|\\.)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+)/gc) {
+		my $t = $1;
+		if ($t eq '{' || $t eq '[') {
+			push @stack, $t;
+			$want_key = $t eq '{';
+		} elsif ($t eq '}' || $t eq ']') {
+			pop @stack;
+		} elsif ($t eq ',') {
+			$want_key = @stack && $stack[-1] eq '{';
+		} elsif ($t eq ':') {
+			$want_key = 0;
+		} elsif ($want_key) {
+			my $name = $JSON->decode($t);
+			push @order, [$name, []] if @stack == 2;	# {"settings":{<category>
+			push @{ $order[-1][1] }, $name if @stack == 3 && @order;
+		}
+	}
+	return \@order;
+}
+
+# GET /api/settings, checked against the document rebuilt from GET
+# /api/settings/{category} of each category in @cats (an empty one is not
+# in the document), and its names in byte order.
+sub settings_doc_ok {
+	my ($tok, $name, @cats) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my %want;
+	for my $c (@cats) {
+		my $one = api(GET => "/api/settings/$c", token => $tok)->{json} || {};
+		$want{$c} = $one if %$one;
+	}
+	my $r = api(GET => '/api/settings', token => $tok);
+	is $r->{status}, 200, "$name: GET /api/settings 200" or return;
+	is_deeply $r->{json}, { settings => \%want }, "$name: the document rebuilt from the category GETs";
+	is_deeply settings_order($r->{content}),
+		[map { [$_, [sort keys %{ $want{$_} }]] } sort keys %want],
+		"$name: categories and keys in byte order";
+}
+
+subtest 'settings: GET /api/settings is the categories, names in byte order' => sub {
+	my $tok = $TOK{carol};
+	my $r = api(GET => '/api/settings', token => $tok);
+	is $r->{content}, '{"settings":{}}', 'no settings: {"settings":{}}';
+	# Names where byte order and a natural-language collation differ.
+	my @cats = qw(zeta a_b 0cat alpha a.b b a-b);
+	my @keys = qw(z y_2 y.1 a-1 a10 a9);
+	my @vals = ({ nested => { deep => [1, { x => undef }] }, 'é' => 'ü' }, [3, 'two', JSON::PP::true],
+		"quote \" back \\ slash", undef, 0, -1.5, JSON::PP::false);
+	my $n = 0;
+	for my $c (@cats) {
+		for my $k (@keys) {
+			$r = api(PUT => "/api/settings/$c/$k", token => $tok, json => { value => $vals[$n++ % @vals] });
+			is $r->{status}, 200, "PUT $c/$k" or diag $r->{content};
+		}
+	}
+	settings_doc_ok($tok, 'after the PUTs', @cats);
+	is api(PUT => '/api/settings/alpha/y.1', token => $tok, json => { value => 'changed' })->{status}, 200,
+		'overwrite alpha/y.1';
+	is api(PUT => '/api/settings/alpha/a0', token => $tok, json => { value => 'new' })->{status}, 200,
+		'add alpha/a0';
+	settings_doc_ok($tok, 'after an overwrite and an addition', @cats);
+	is api(GET => '/api/settings/alpha', token => $tok)->{json}{'y.1'}, 'changed', '... the new value';
+	is api(DELETE => '/api/settings/b/a10', token => $tok)->{status}, 204, 'DELETE b/a10';
+	settings_doc_ok($tok, 'after a DELETE', @cats);
+	# A whole category, key by key (there is no route for a category).
+	for my $k (keys %{ api(GET => '/api/settings/a.b', token => $tok)->{json} || {} }) {
+		is api(DELETE => "/api/settings/a.b/$k", token => $tok)->{status}, 204, "DELETE a.b/$k";
+	}
+	settings_doc_ok($tok, 'after emptying a.b', @cats);
+	ok !exists api(GET => '/api/settings', token => $tok)->{json}{settings}{'a.b'}, '... a.b is gone';
+	# Everything.
+	for my $c (@cats) {
+		for my $k (keys %{ api(GET => "/api/settings/$c", token => $tok)->{json} || {} }) {
+			is api(DELETE => "/api/settings/$c/$k", token => $tok)->{status}, 204, "DELETE $c/$k";
+		}
+	}
+	is api(GET => '/api/settings', token => $tok)->{content}, '{"settings":{}}',
+		'everything deleted: {"settings":{}} again';
+	is psql($DB, "SELECT doc FROM user_settings_docs WHERE user_id = '$ID{carol}'"), '{}',
+		'... and the stored document is {}';
 };
 
 # ---- preferences ------------------------------------------------------------------------
