@@ -4,7 +4,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,8 +38,20 @@ struct child {
 	bool		stale;		/* runs an older configuration */
 };
 
+/* The pool's shared socket pair for handing connections over, and which
+ * responders are idle in epoll_pwait (a flag per child slot, in shared
+ * memory; the master clears the flag of a child that died). */
+struct handoff {
+	int			 send_fd;
+	int			 recv_fd;
+	_Atomic unsigned char	*idle;
+	size_t			 nslots;
+	size_t			 self;		/* this responder's slot */
+};
+
 struct pool {
 	struct app	*app;
+	struct handoff	 handoff;
 	int		 listen_fd;
 	const struct listen_socket *sock;
 	struct child	*kids;
@@ -115,6 +129,13 @@ serve_one(struct app *app, FCGX_Request *fr)
  */
 #define MAX_CONNS	32
 #define LISTEN_TAG	UINT64_MAX
+#define HANDOFF_TAG	(UINT64_MAX - 1)
+/* A responder busy this long without a pause hands requests waiting on its
+ * other connections to an idle responder (see handoff_send). */
+#define HANDOFF_AFTER_MS	2
+#define HANDOFF_GRACE_MS	10
+/* Idle this long, a responder gives freed heap memory back (malloc_trim). */
+#define IDLE_TRIM_MS		1000
 
 struct conn {
 	FCGX_Request	fr;
@@ -128,9 +149,14 @@ struct conn {
 struct responder {
 	struct app	*app;
 	int		 listen_fd;
+	const struct handoff *handoff;	/* NULL: no handing over */
 	int		 epfd;
 	struct conn	 conns[MAX_CONNS];
 	size_t		 nconns;
+	long long	 busy_since_ms;	/* when it last woke from an idle wait */
+	bool		 trim_pending;	/* served since the last malloc_trim() */
+	bool		 handoff_polled; /* the handoff pair is in the epoll set */
+	long long	 handoff_sent_ms; /* when it last handed a connection over */
 };
 
 static uint64_t
@@ -179,6 +205,23 @@ finish_input(FCGX_Stream *in)
 }
 
 static void conn_serve(struct responder *, struct conn *);
+
+/* Puts a connection in the epoll set: its next request is served when it
+ * has arrived. */
+static void
+conn_watch(struct responder *r, struct conn *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = conn_tag(r, c) };
+
+	if (c->polled)
+		return;
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, c->fr.ipcFd, &ev) != 0) {
+		log_msg(FBLOG_ERROR, "responder: epoll_ctl: %s", strerror(errno));
+		conn_close(r, c, false);
+		return;
+	}
+	c->polled = true;
+}
 
 /*
  * Closes a kept connection the web server may be about to reuse, without a
@@ -249,23 +292,102 @@ conn_serve(struct responder *r, struct conn *c)
 		conn_close(r, c, !done);
 		return;
 	}
-	if (!c->polled) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = conn_tag(r, c) };
+	conn_watch(r, c);
+}
 
-		if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, c->fr.ipcFd, &ev) != 0) {
-			log_msg(FBLOG_ERROR, "responder: epoll_ctl: %s", strerror(errno));
-			conn_close(r, c, false);
-			return;
-		}
-		c->polled = true;
-	}
+/*
+ * Handing a connection over. nginx reuses the kept connection freed last,
+ * whatever responder holds it, so requests can queue behind a slow one (a
+ * login's argon2id) on one responder while others idle, and keep doing so.
+ * A responder that has been busy for HANDOFF_AFTER_MS, and finds a request
+ * waiting on another of its connections while some responder is idle, sends
+ * that connection (SCM_RIGHTS, before reading anything from it) over a
+ * datagram socket pair the whole pool shares; an idle responder takes it
+ * like a new connection and keeps it. Nothing is lost if no one is idle
+ * after all: the sender, too, takes connections from the pair.
+ */
+static bool
+handoff_send(struct responder *r, struct conn *c)
+{
+	union {
+		char		buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr	align;
+	} u;
+	char		 byte = 'c';
+	struct iovec	 iov = { &byte, 1 };
+	struct msghdr	 msg = { .msg_iov = &iov, .msg_iovlen = 1,
+	    .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr	*cm;
+
+	memset(&u, 0, sizeof(u));
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &c->fr.ipcFd, sizeof(int));
+	if (sendmsg(r->handoff->send_fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
+		return false;	/* the pair is full: serve it here */
+	/* Not taking it back ourselves before the idle responder can: we
+	 * watch the pair again only when idle HANDOFF_GRACE_MS later. */
+	if (r->handoff_polled && epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->handoff->recv_fd, NULL) == 0)
+		r->handoff_polled = false;
+	r->handoff_sent_ms = now_ms();
+	/* The receiver holds the file open: leave the epoll set explicitly. */
+	epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fr.ipcFd, NULL);
+	conn_close(r, c, false);
+	return true;
+}
+
+static bool
+should_hand_off(const struct responder *r)
+{
+	size_t	i;
+
+	if (r->handoff == NULL || now_ms() - r->busy_since_ms < HANDOFF_AFTER_MS)
+		return false;
+	for (i = 0; i < r->handoff->nslots; i++)
+		if (i != r->handoff->self && atomic_load(&r->handoff->idle[i]))
+			return true;
+	return false;
+}
+
+/* Takes a connection another responder handed over, and serves it (closing
+ * it afterwards if last). False if there was none. */
+static bool
+handoff_receive(struct responder *r, bool last)
+{
+	union {
+		char		buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr	align;
+	} u;
+	char		 byte;
+	struct iovec	 iov = { &byte, 1 };
+	struct msghdr	 msg = { .msg_iov = &iov, .msg_iovlen = 1,
+	    .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr	*cm;
+	struct conn	*c;
+	int		 fd;
+
+	if (recvmsg(r->handoff->recv_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1)
+		return false;	/* another responder took it */
+	cm = CMSG_FIRSTHDR(&msg);
+	if (cm == NULL || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+	    cm->cmsg_len != CMSG_LEN(sizeof(int)))
+		return true;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	c = conn_new(r, fd);
+	c->last = last;
+	conn_serve(r, c);
+	return true;
 }
 
 static void
 accept_one(struct responder *r)
 {
-	struct timeval	tv = { CONN_TIMEOUT_SECONDS, 0 };
-	int		fd;
+	struct timeval	 tv = { CONN_TIMEOUT_SECONDS, 0 };
+	struct conn	*c;
+	char		 byte;
+	int		 fd;
 
 	fd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0) {
@@ -279,8 +401,14 @@ accept_one(struct responder *r)
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	/* The web server sends the request right after connecting. */
-	conn_serve(r, conn_new(r, fd));
+	c = conn_new(r, fd);
+	/* A web server sends the request right after connecting: serve it now
+	 * if it is there, else wait for it with the others (never block on a
+	 * connection that has sent nothing). */
+	if (recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+		conn_serve(r, c);
+	else
+		conn_watch(r, c);
 }
 
 /*
@@ -295,12 +423,38 @@ serve_ready(struct responder *r, const sigset_t *waitmask)
 	struct epoll_event	evs[8];
 	int			i, n;
 
-	/* Held access-log lines go out before we idle, not after. */
-	n = epoll_pwait(r->epfd, evs, 8, log_pending() ? 0 : -1, waitmask);
+	/* What arrived while we were busy; else idle until something does.
+	 * Held access-log lines go out before we idle, not after. */
+	n = epoll_pwait(r->epfd, evs, 8, 0, waitmask);
 	if (n == 0) {
 		log_flush();
-		n = epoll_pwait(r->epfd, evs, 8, -1, waitmask);
+		if (r->handoff != NULL)
+			atomic_store(&r->handoff->idle[r->handoff->self], 1);
+		if (r->handoff != NULL && !r->handoff_polled) {
+			/* Just handed one over: give the idle responder a moment
+			 * to take it, then take handed-over connections again. */
+			long long grace = r->handoff_sent_ms + HANDOFF_GRACE_MS - now_ms();
+
+			if (grace > 0)
+				n = epoll_pwait(r->epfd, evs, 8, (int)grace, waitmask);
+			if (n == 0 && epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->handoff->recv_fd,
+			    &(struct epoll_event){ .events = EPOLLIN | EPOLLEXCLUSIVE,
+			    .data.u64 = HANDOFF_TAG }) == 0)
+				r->handoff_polled = true;
+		}
+		if (n == 0)
+			n = epoll_pwait(r->epfd, evs, 8, r->trim_pending ? IDLE_TRIM_MS : -1,
+			    waitmask);
+		if (n == 0) {
+			malloc_trim(0);
+			r->trim_pending = false;
+			n = epoll_pwait(r->epfd, evs, 8, -1, waitmask);
+		}
+		if (r->handoff != NULL)
+			atomic_store(&r->handoff->idle[r->handoff->self], 0);
+		r->busy_since_ms = now_ms();
 	}
+	r->trim_pending = true;
 	if (n < 0) {
 		if (errno != EINTR) {
 			log_msg(FBLOG_ERROR, "responder: epoll_pwait: %s", strerror(errno));
@@ -314,9 +468,13 @@ serve_ready(struct responder *r, const sigset_t *waitmask)
 
 		if (tag == LISTEN_TAG) {
 			accept_one(r);
+		} else if (tag == HANDOFF_TAG) {
+			handoff_receive(r, false);
 		} else {
 			c = &r->conns[tag & 0xffffffffu];
-			if (c->used && c->gen == (uint32_t)(tag >> 32))
+			if (!c->used || c->gen != (uint32_t)(tag >> 32))
+				continue;
+			if (!should_hand_off(r) || !handoff_send(r, c))
 				conn_serve(r, c);
 		}
 		take_pending_stop();
@@ -337,10 +495,13 @@ drain_queue(struct responder *r)
 		c->last = true;		/* no kept-alive connection while leaving */
 		conn_serve(r, c);
 	}
+	/* Connections handed over and not yet taken. */
+	while (r->handoff != NULL && now_ms() < deadline && handoff_receive(r, true))
+		;
 }
 
 int
-responder_run(struct app *app, int listen_fd)
+responder_run(struct app *app, int listen_fd, const struct handoff *handoff)
 {
 	struct sigaction sa;
 	sigset_t	 block, waitmask;
@@ -348,11 +509,13 @@ responder_run(struct app *app, int listen_fd)
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = LISTEN_TAG };
 	size_t		 i;
 
-	/* argon2id takes 19 MiB per hash: a fixed mmap threshold hands such
-	 * blocks back to the system when freed, instead of growing the heap
-	 * that glibc's adaptive threshold would keep. Responders stay small. */
-	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-	mallopt(M_TRIM_THRESHOLD, 512 * 1024);
+	/* argon2id takes 19 MiB per hash. Mapped afresh for each (glibc's mmap
+	 * of large blocks), it costs a page fault per 4 KiB every time, a third
+	 * of the hash here. So large blocks come from the heap and stay there
+	 * while requests come; after IDLE_TRIM_MS without one, malloc_trim()
+	 * hands the memory back, and an idle responder is small again. */
+	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;	/* no SA_RESTART: epoll_pwait must return */
@@ -387,6 +550,7 @@ responder_run(struct app *app, int listen_fd)
 		return 1;
 	r->app = app;
 	r->listen_fd = listen_fd;
+	r->handoff = handoff;
 	if ((r->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
 	    epoll_ctl(r->epfd, EPOLL_CTL_ADD, listen_fd, &ev) != 0) {
 		log_msg(FBLOG_ERROR, "responder: epoll: %s", strerror(errno));
@@ -425,6 +589,34 @@ responder_run(struct app *app, int listen_fd)
 
 /* ---- the master ------------------------------------------------------- */
 
+/* The socket pair and idle count responders hand connections over with
+ * (handoff_send). Without them (no memory), responders keep what they have. */
+static void
+handoff_init(struct handoff *h, size_t nslots)
+{
+	int	sv[2];
+	void	*p;
+
+	memset(h, 0, sizeof(*h));
+	h->send_fd = h->recv_fd = -1;
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		log_msg(FBLOG_WARN, "prefork: socketpair: %s; no handing over", strerror(errno));
+		return;
+	}
+	p = mmap(NULL, nslots * sizeof(*h->idle), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		log_msg(FBLOG_WARN, "prefork: mmap: %s; no handing over", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return;
+	}
+	h->send_fd = sv[0];
+	h->recv_fd = sv[1];
+	h->idle = p;	/* anonymous mappings start zeroed */
+	h->nslots = nslots;
+}
+
 static void
 spawn(struct pool *p, struct child *k)
 {
@@ -443,7 +635,10 @@ spawn(struct pool *p, struct child *k)
 		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != p->master_pid)
 			_exit(1);
 		log_after_fork();
-		status = responder_run(p->app, p->listen_fd);
+		p->handoff.self = (size_t)(k - p->kids);
+		status = responder_run(p->app, p->listen_fd,
+		    p->handoff.idle != NULL && p->handoff.self < p->handoff.nslots ?
+		    &p->handoff : NULL);
 		_exit(status);
 	}
 	k->pid = pid;
@@ -554,6 +749,8 @@ reap(struct pool *p)
 				p->quick_deaths = 0;
 		}
 		memset(&p->kids[i], 0, sizeof(p->kids[i]));
+		if (p->handoff.idle != NULL && i < p->handoff.nslots)
+			atomic_store(&p->handoff.idle[i], 0);	/* it died idle, maybe */
 	}
 }
 
@@ -666,6 +863,7 @@ prefork_run(struct app *app, const struct listen_socket *sock)
 		log_msg(FBLOG_WARN, "prefork: metrics disabled (no shared memory)");
 	if (generation_init() != FB_OK)
 		log_msg(FBLOG_WARN, "prefork: change counters are per responder (no shared memory)");
+	handoff_init(&p.handoff, 2 * 512 + 1);	/* every slot FCGI_CHILDREN allows */
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;

@@ -18,8 +18,10 @@
  * the FastCGI socket. Returns the process exit status. */
 struct listen_socket;
 int	prefork_run(struct app *app, const struct listen_socket *sock);
-/* The body of one responder (also used with FCGI_CHILDREN=0 semantics in
- * tests): serves requests on listen_fd until SIGTERM. Returns exit status. */
-int	responder_run(struct app *app, int listen_fd);
+/* The body of one responder: serves requests on listen_fd until SIGTERM,
+ * handing waiting connections to idle peers over handoff (NULL: never).
+ * Returns the exit status. */
+struct handoff;
+int	responder_run(struct app *app, int listen_fd, const struct handoff *handoff);
 
 #endif

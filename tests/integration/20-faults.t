@@ -197,16 +197,19 @@ sub fcgi_read_response {
 	return ();
 }
 
-# Sends one request (GET $path, with an optional body) on $sock; with
-# keep => 1 the FCGI_KEEP_CONN flag asks the responder to keep the
-# connection for more. Returns what fcgi_read_response returns.
+# Sends one request (GET $path, with an optional body; method, type (the
+# Content-Type) and id (an X-Request-Id) as options) on $sock; with keep => 1
+# the FCGI_KEEP_CONN flag asks the responder to keep the connection for
+# more. Returns what fcgi_read_response returns.
 sub fcgi_get {
 	my ($sock, $path, %o) = @_;
 	my $body = $o{body} // '';
 	my $params = fcgi_pairs(
-		REQUEST_METHOD => 'GET', REQUEST_URI => $path, SCRIPT_NAME => '',
+		REQUEST_METHOD => $o{method} // 'GET', REQUEST_URI => $path, SCRIPT_NAME => '',
 		PATH_INFO => $path, QUERY_STRING => '', REMOTE_ADDR => '127.0.0.1',
-		SERVER_PROTOCOL => 'HTTP/1.1', CONTENT_LENGTH => length $body);
+		SERVER_PROTOCOL => 'HTTP/1.1', CONTENT_LENGTH => length $body,
+		($o{type} ? (CONTENT_TYPE => $o{type}) : ()),
+		($o{id} ? (HTTP_X_REQUEST_ID => $o{id}) : ()));
 	my $req = fcgi_record(1, 1, pack('nCx5', 1, $o{keep} ? 1 : 0))
 		. fcgi_record(4, 1, $params) . fcgi_record(4, 1, '');
 	for (my $i = 0; $i < length $body; $i += 65535) {
@@ -546,6 +549,68 @@ subtest 'a body left unread does not break a kept connection' => sub {
 	ok closed_by_peer($big, 5), '... and the connection is closed, not reused';
 	($out) = fcgi_get(fcgi_connect($pool), '/health');
 	like $out // '', qr/^Status: 200/m, 'the responder serves on';
+};
+
+subtest 'a connection waiting behind a slow request moves to an idle responder' => sub {
+	# Login with an unknown address does a full argon2id hash: a slow
+	# request that needs no account.
+	my $pool = start_pool(FCGI_CHILDREN => 2, RATE_LIMIT_AUTH_IP => 0,
+		RATE_LIMIT_LOGIN_FAILURES => 0, RATE_LIMIT_GENERAL_IP => 0,
+		PASSWORD_ARGON2_MEMORY_KIB => 65536, PASSWORD_ARGON2_ITERATIONS => 3);
+	my $slow_body = '{"email":"nobody@example.com","password":"not the password"}';
+	my $n = 0;
+	# Which responder served the request with X-Request-Id $id.
+	my $pid_of = sub {
+		my ($id) = @_;
+		my ($l) = grep { ($_->{type} // '') eq 'access' && ($_->{request_id} // '') eq $id }
+			$pool->log_lines;
+		return $l ? $l->{pid} : undef;
+	};
+	my @conns = map { fcgi_connect($pool) } 1 .. 3;
+	my %by_pid;
+	for my $i (0 .. $#conns) {
+		my $id = 'warm-' . $i;
+		my ($out) = fcgi_get($conns[$i], '/health', keep => 1, id => $id);
+		like $out // '', qr/^Status: 200/m, "connection $i answered";
+		my $pid;
+		wait_until { $pid = $pid_of->($id) } 5;
+		push @{ $by_pid{$pid // 'none'} }, $i;
+	}
+	# Three connections, two responders: two share one.
+	my ($shared) = grep { @{ $by_pid{$_} } >= 2 } keys %by_pid;
+	ok defined $shared, "two kept connections are on one responder" or diag(explain(\%by_pid), grep({ /warm/ } split(/^/, $pool->log_text))), return;
+	my ($x, $y) = @{ $by_pid{$shared} }[0, 1];
+	my $round = sub {
+		my ($tag) = @_;
+		my $t0 = time;
+		local $SIG{PIPE} = 'IGNORE';
+		# The slow request on x, then at once a quick one on y.
+		my $slow = fcgi_record(1, 1, pack('nCx5', 1, 1)) . fcgi_record(4, 1, fcgi_pairs(
+			REQUEST_METHOD => 'POST', REQUEST_URI => '/api/auth/login', SCRIPT_NAME => '',
+			PATH_INFO => '/api/auth/login', REMOTE_ADDR => '127.0.0.1',
+			CONTENT_TYPE => 'application/json', CONTENT_LENGTH => length $slow_body,
+			HTTP_X_REQUEST_ID => "slow-$tag")) . fcgi_record(4, 1, '')
+			. fcgi_record(5, 1, $slow_body) . fcgi_record(5, 1, '');
+		syswrite $conns[$x], $slow;
+		select undef, undef, undef, 0.01;
+		my ($quick) = fcgi_get($conns[$y], '/health', keep => 1, id => "quick-$tag");
+		my $t_quick = time - $t0;
+		my ($out) = fcgi_read_response($conns[$x], 10);
+		my $t_slow = time - $t0;
+		like $quick // '', qr/^Status: 200/m, "$tag: the quick request is answered";
+		like $out // '', qr/^Status: 401/m, "$tag: the slow one too (401)";
+		return ($t_quick, $t_slow);
+	};
+	my ($q1, $s1) = $round->('first');
+	note sprintf 'first round: quick after %.3f s, slow after %.3f s', $q1, $s1;
+	my $pid;
+	wait_until { $pid = $pid_of->('quick-first') } 5;
+	isnt $pid, $shared, 'the quick request that waited was served by the other responder (handed over)';
+	my ($q2, $s2) = $round->('second');
+	note sprintf 'second round: quick after %.3f s, slow after %.3f s', $q2, $s2;
+	cmp_ok $q2, '<', $s2 / 2, 'next time it no longer waits behind the slow one';
+	wait_until { $pid = $pid_of->('quick-second') } 5;
+	isnt $pid, $shared, '... its connection stays with the other responder';
 };
 
 subtest 'SIGTERM with kept connections: a request already sent is answered' => sub {
