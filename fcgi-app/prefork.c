@@ -130,9 +130,9 @@ serve_one(struct app *app, FCGX_Request *fr)
 #define MAX_CONNS	32
 #define LISTEN_TAG	UINT64_MAX
 #define HANDOFF_TAG	(UINT64_MAX - 1)
-/* A responder busy this long without a pause hands requests waiting on its
- * other connections to an idle responder (see handoff_send). */
-#define HANDOFF_AFTER_MS	2
+/* After a request that took this long, a responder hands requests waiting
+ * on its other connections to an idle responder (see handoff_send). */
+#define HANDOFF_AFTER_MS	5
 #define HANDOFF_GRACE_MS	10
 /* Idle this long, a responder gives freed heap memory back (malloc_trim). */
 #define IDLE_TRIM_MS		1000
@@ -153,7 +153,7 @@ struct responder {
 	int		 epfd;
 	struct conn	 conns[MAX_CONNS];
 	size_t		 nconns;
-	long long	 busy_since_ms;	/* when it last woke from an idle wait */
+	long long	 last_took_ms;	/* how long its last request took */
 	bool		 trim_pending;	/* served since the last malloc_trim() */
 	bool		 handoff_polled; /* the handoff pair is in the epoll set */
 	long long	 handoff_sent_ms; /* when it last handed a connection over */
@@ -272,7 +272,8 @@ conn_new(struct responder *r, int fd)
 static void
 conn_serve(struct responder *r, struct conn *c)
 {
-	bool	keep, done;
+	bool		keep, done;
+	long long	start = now_ms();
 
 	/* keepConnection stops the FCGX_Finish_r inside FCGX_Accept_r (and ours
 	 * below) from closing the connection: we close it ourselves. */
@@ -288,6 +289,7 @@ conn_serve(struct responder *r, struct conn *c)
 	done = finish_input(c->fr.in);
 	FCGX_Finish_r(&c->fr);
 	c->last_ms = now_ms();
+	r->last_took_ms = c->last_ms - start;
 	if (!keep || !done || c->fr.ipcFd < 0) {
 		conn_close(r, c, !done);
 		return;
@@ -299,8 +301,9 @@ conn_serve(struct responder *r, struct conn *c)
  * Handing a connection over. nginx reuses the kept connection freed last,
  * whatever responder holds it, so requests can queue behind a slow one (a
  * login's argon2id) on one responder while others idle, and keep doing so.
- * A responder that has been busy for HANDOFF_AFTER_MS, and finds a request
- * waiting on another of its connections while some responder is idle, sends
+ * A responder whose last request took HANDOFF_AFTER_MS or more, and finds a
+ * request waiting on another of its connections while some responder is
+ * idle, sends
  * that connection (SCM_RIGHTS, before reading anything from it) over a
  * datagram socket pair the whole pool shares; an idle responder takes it
  * like a new connection and keeps it. Nothing is lost if no one is idle
@@ -343,7 +346,7 @@ should_hand_off(const struct responder *r)
 {
 	size_t	i;
 
-	if (r->handoff == NULL || now_ms() - r->busy_since_ms < HANDOFF_AFTER_MS)
+	if (r->handoff == NULL || r->last_took_ms < HANDOFF_AFTER_MS)
 		return false;
 	for (i = 0; i < r->handoff->nslots; i++)
 		if (i != r->handoff->self && atomic_load(&r->handoff->idle[i]))
@@ -452,7 +455,7 @@ serve_ready(struct responder *r, const sigset_t *waitmask)
 		}
 		if (r->handoff != NULL)
 			atomic_store(&r->handoff->idle[r->handoff->self], 0);
-		r->busy_since_ms = now_ms();
+		r->last_took_ms = 0;	/* nothing waited behind it */
 	}
 	r->trim_pending = true;
 	if (n < 0) {
