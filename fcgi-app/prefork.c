@@ -133,7 +133,13 @@ serve_one(struct app *app, FCGX_Request *fr)
 /* After a request that took this long, a responder hands requests waiting
  * on its other connections to an idle responder (see handoff_send). */
 #define HANDOFF_AFTER_MS	5
+/* After handing one over, a responder leaves the pair to the idle ones this
+ * long before it takes connections from it again. */
 #define HANDOFF_GRACE_MS	10
+/* Of a body left unread, this much is read past; more closes the connection. */
+#define FINISH_INPUT_MAX	65536
+#define ACCEPT_ERROR_PAUSE_US	100000	/* after an unexpected accept error */
+#define EVENTS_PER_WAIT		8
 /* Idle this long, a responder gives freed heap memory back (malloc_trim). */
 #define IDLE_TRIM_MS		1000
 
@@ -189,8 +195,8 @@ conn_close(struct responder *r, struct conn *c, bool linger)
 
 /*
  * Reads what is left of the request body (a route that did not need it, or
- * refused it), up to 64 KiB: the next request on a kept connection starts
- * after it. False if more is left.
+ * refused it), up to FINISH_INPUT_MAX: the next request on a kept connection
+ * starts after it. False if more is left.
  */
 static bool
 finish_input(FCGX_Stream *in)
@@ -199,8 +205,10 @@ finish_input(FCGX_Stream *in)
 	size_t	total = 0;
 	int	n;
 
-	while (total < 65536 && (n = FCGX_GetStr(buf, sizeof(buf), in)) > 0)
+	while (total < FINISH_INPUT_MAX && (n = FCGX_GetStr(buf, sizeof(buf), in)) > 0)
 		total += (size_t)n;
+	if (FCGX_HasSeenEOF(in) != EOF && total >= FINISH_INPUT_MAX)
+		return FCGX_GetChar(in) == EOF;	/* exactly at the limit: the end? */
 	return FCGX_HasSeenEOF(in) == EOF;
 }
 
@@ -259,6 +267,7 @@ conn_new(struct responder *r, int fd)
 		;
 	c->used = true;
 	c->polled = c->last = false;
+	c->last_ms = now_ms();	/* not the slot's previous connection's */
 	c->fr.ipcFd = fd;
 	r->nconns++;
 	return c;
@@ -348,9 +357,15 @@ should_hand_off(const struct responder *r)
 
 	if (r->handoff == NULL || r->last_took_ms < HANDOFF_AFTER_MS)
 		return false;
-	for (i = 0; i < r->handoff->nslots; i++)
-		if (i != r->handoff->self && atomic_load(&r->handoff->idle[i]))
+	/* Claim the idle responder, so a batch of waiting requests is not all
+	 * sent to the same one. */
+	for (i = 0; i < r->handoff->nslots; i++) {
+		unsigned char	one = 1;
+
+		if (i != r->handoff->self &&
+		    atomic_compare_exchange_strong(&r->handoff->idle[i], &one, 0))
 			return true;
+	}
 	return false;
 }
 
@@ -374,9 +389,19 @@ handoff_receive(struct responder *r, bool last)
 	if (recvmsg(r->handoff->recv_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1)
 		return false;	/* another responder took it */
 	cm = CMSG_FIRSTHDR(&msg);
-	if (cm == NULL || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
-	    cm->cmsg_len != CMSG_LEN(sizeof(int)))
+	if ((msg.msg_flags & MSG_CTRUNC) || cm == NULL || cm->cmsg_level != SOL_SOCKET ||
+	    cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int))) {
+		/* Only the pool writes to the pair: this cannot happen. Close
+		 * whatever descriptors did arrive. */
+		log_msg(FBLOG_ERROR, "responder: a malformed hand-over message");
+		for (; cm != NULL; cm = CMSG_NXTHDR(&msg, cm))
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+				for (size_t k = 0; k < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); k++) {
+					memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int), sizeof(int));
+					close(fd);
+				}
 		return true;
+	}
 	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
 	c = conn_new(r, fd);
 	c->last = last;
@@ -384,13 +409,12 @@ handoff_receive(struct responder *r, bool last)
 	return true;
 }
 
-static void
-accept_one(struct responder *r)
+/* Accepts one connection, with its timeouts; -1 when there was none. */
+static int
+conn_accept(struct responder *r)
 {
-	struct timeval	 tv = { CONN_TIMEOUT_SECONDS, 0 };
-	struct conn	*c;
-	char		 byte;
-	int		 fd;
+	struct timeval	tv = { CONN_TIMEOUT_SECONDS, 0 };
+	int		fd;
 
 	fd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0) {
@@ -398,12 +422,24 @@ accept_one(struct responder *r)
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 		    errno != ECONNABORTED) {
 			log_msg(FBLOG_ERROR, "responder: accept: %s", strerror(errno));
-			usleep(100000);
+			usleep(ACCEPT_ERROR_PAUSE_US);
 		}
-		return;
+		return -1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+static void
+accept_one(struct responder *r)
+{
+	struct conn	*c;
+	char		 byte;
+	int		 fd;
+
+	if ((fd = conn_accept(r)) < 0)
+		return;
 	c = conn_new(r, fd);
 	/* A web server sends the request right after connecting: serve it now
 	 * if it is there, else wait for it with the others (never block on a
@@ -423,12 +459,12 @@ accept_one(struct responder *r)
 static void
 serve_ready(struct responder *r, const sigset_t *waitmask)
 {
-	struct epoll_event	evs[8];
+	struct epoll_event	evs[EVENTS_PER_WAIT];
 	int			i, n;
 
 	/* What arrived while we were busy; else idle until something does.
 	 * Held access-log lines go out before we idle, not after. */
-	n = epoll_pwait(r->epfd, evs, 8, 0, waitmask);
+	n = epoll_pwait(r->epfd, evs, EVENTS_PER_WAIT, 0, waitmask);
 	if (n == 0) {
 		log_flush();
 		if (r->handoff != NULL)
@@ -439,19 +475,19 @@ serve_ready(struct responder *r, const sigset_t *waitmask)
 			long long grace = r->handoff_sent_ms + HANDOFF_GRACE_MS - now_ms();
 
 			if (grace > 0)
-				n = epoll_pwait(r->epfd, evs, 8, (int)grace, waitmask);
+				n = epoll_pwait(r->epfd, evs, EVENTS_PER_WAIT, (int)grace, waitmask);
 			if (n == 0 && epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->handoff->recv_fd,
 			    &(struct epoll_event){ .events = EPOLLIN | EPOLLEXCLUSIVE,
 			    .data.u64 = HANDOFF_TAG }) == 0)
 				r->handoff_polled = true;
 		}
 		if (n == 0)
-			n = epoll_pwait(r->epfd, evs, 8, r->trim_pending ? IDLE_TRIM_MS : -1,
+			n = epoll_pwait(r->epfd, evs, EVENTS_PER_WAIT, r->trim_pending ? IDLE_TRIM_MS : -1,
 			    waitmask);
 		if (n == 0) {
 			malloc_trim(0);
 			r->trim_pending = false;
-			n = epoll_pwait(r->epfd, evs, 8, -1, waitmask);
+			n = epoll_pwait(r->epfd, evs, EVENTS_PER_WAIT, -1, waitmask);
 		}
 		if (r->handoff != NULL)
 			atomic_store(&r->handoff->idle[r->handoff->self], 0);
@@ -488,12 +524,26 @@ serve_ready(struct responder *r, const sigset_t *waitmask)
 static void
 drain_queue(struct responder *r)
 {
-	long long	deadline = now_ms() + DRAIN_MS;
+	long long	 deadline = now_ms() + DRAIN_MS;
 	struct conn	*c;
-	int		fd;
+	int		 fd;
 
-	while (now_ms() < deadline &&
-	    (fd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+	for (;;) {
+		long long left = deadline - now_ms();
+
+		if (left <= 0)
+			break;
+		if ((fd = conn_accept(r)) < 0) {
+			if (errno == ECONNABORTED || errno == EINTR)
+				continue;
+			break;		/* EAGAIN: the queue is empty */
+		}
+		/* Serve a request that is there or arrives in time; never wait
+		 * past the deadline on a connection that sends nothing. */
+		if (poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1, (int)left) <= 0) {
+			close(fd);
+			continue;
+		}
 		c = conn_new(r, fd);
 		c->last = true;		/* no kept-alive connection while leaving */
 		conn_serve(r, c);
@@ -508,7 +558,7 @@ responder_run(struct app *app, int listen_fd, const struct handoff *handoff)
 {
 	struct sigaction sa;
 	sigset_t	 block, waitmask;
-	struct responder *r;
+	struct responder *r = NULL;
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = LISTEN_TAG };
 	size_t		 i;
 
@@ -540,31 +590,28 @@ responder_run(struct app *app, int listen_fd, const struct handoff *handoff)
 
 	if (db_open(&app->db, app->cfg.database_url, app->cfg.db_statement_timeout_ms,
 	    "fastback-fcgi") == FB_ERR_NOMEM)
-		return 1;
+		goto fail;
 	if (app->cfg.redis_url != NULL) {
 		app->has_kv = true;
 		if (kv_open(&app->kv, app->cfg.redis_url) == FB_ERR_NOMEM)
-			return 1;
+			goto fail;
 	}
 	memset(&app->rl, 0, sizeof(app->rl));
 	app->rl.kv = app->has_kv ? &app->kv : NULL;
 	app->rl.db = &app->db;
 	if ((r = calloc(1, sizeof(*r))) == NULL)
-		return 1;
+		goto fail;
 	r->app = app;
 	r->listen_fd = listen_fd;
 	r->handoff = handoff;
 	if ((r->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
 	    epoll_ctl(r->epfd, EPOLL_CTL_ADD, listen_fd, &ev) != 0) {
 		log_msg(FBLOG_ERROR, "responder: epoll: %s", strerror(errno));
-		free(r);
-		return 1;
+		goto fail;
 	}
 	if (FCGX_Init() != 0) {
 		log_msg(FBLOG_ERROR, "responder: FCGX_Init failed");
-		close(r->epfd);
-		free(r);
-		return 1;
+		goto fail;
 	}
 	/* No listening socket of libfcgi's own: we accept. Should libfcgi try
 	 * to accept (after a kept connection closed), it fails at once. */
@@ -578,8 +625,9 @@ responder_run(struct app *app, int listen_fd, const struct handoff *handoff)
 	for (i = 0; i < MAX_CONNS; i++)
 		if (r->conns[i].used)
 			conn_retire(r, &r->conns[i]);
-	if (responder_drain)
-		drain_queue(r);
+	/* SIGUSR1 too: with EPOLLEXCLUSIVE the wake-up for a connection still
+	 * queued may have been ours alone, and nobody else would take it. */
+	drain_queue(r);
 	log_flush();
 	close(r->epfd);
 	free(r);
@@ -588,6 +636,14 @@ responder_run(struct app *app, int listen_fd, const struct handoff *handoff)
 		kv_close(&app->kv);
 	log_msg(FBLOG_DEBUG, "responder exits");
 	return 0;
+fail:
+	if (r != NULL && r->epfd >= 0)
+		close(r->epfd);
+	free(r);
+	db_close(&app->db);
+	if (app->has_kv)
+		kv_close(&app->kv);
+	return 1;
 }
 
 /* ---- the master ------------------------------------------------------- */
@@ -866,7 +922,7 @@ prefork_run(struct app *app, const struct listen_socket *sock)
 		log_msg(FBLOG_WARN, "prefork: metrics disabled (no shared memory)");
 	if (generation_init() != FB_OK)
 		log_msg(FBLOG_WARN, "prefork: change counters are per responder (no shared memory)");
-	handoff_init(&p.handoff, 2 * 512 + 1);	/* every slot FCGI_CHILDREN allows */
+	handoff_init(&p.handoff, 2 * CONFIG_FCGI_CHILDREN_MAX + 1);	/* every slot there can be */
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;

@@ -6,7 +6,9 @@
  * already queued are served) and on SIGHUP re-reads the configuration and
  * replaces the responders one at a time (SIGUSR1 retires one), starting each
  * new one before retiring an old one, so the pool never shrinks and no
- * request is dropped. Signals are taken
+ * request in hand or queued is dropped (a web server's kept-alive connection
+ * retired as it sends on it fails at once; see README, Operations). Signals
+ * are taken
  * synchronously with sigtimedwait(): no work happens in a signal handler.
  */
 #ifndef FB_PREFORK_H

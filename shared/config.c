@@ -45,7 +45,7 @@ static const struct var vars[] = {
 	  "host:port, [v6]:port or a unix socket path; unset = FastCGI socket on fd 0" },
 	{ "FCGI_SOCKET_MODE", V_MODE, S(fcgi_socket_mode), "0660", 0, 0777, 0,
 	  "permissions of a unix socket (octal)" },
-	{ "FCGI_CHILDREN", V_INT, S(fcgi_children), "8", 1, 512, 0,
+	{ "FCGI_CHILDREN", V_INT, S(fcgi_children), "8", 1, CONFIG_FCGI_CHILDREN_MAX, 0,
 	  "responder processes in the pool" },
 	{ "FCGI_BACKLOG", V_INT, S(fcgi_backlog), "1024", 1, 65535, 0,
 	  "listen(2) backlog of the FastCGI socket" },

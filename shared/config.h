@@ -102,6 +102,9 @@ int	config_load(struct config *c, const char *file, FILE *errs);
 /* config_load with flags: CONFIG_NO_JWT for programs that sign no tokens
  * (fastbackctl, fastback-worker), which then need no JWT_SECRET. */
 #define CONFIG_NO_JWT	0x1
+
+/* The most responders FCGI_CHILDREN may ask for. */
+#define CONFIG_FCGI_CHILDREN_MAX 512
 int	config_load_flags(struct config *c, const char *file, FILE *errs,
 	    unsigned flags);
 void	config_free(struct config *c);

@@ -613,6 +613,28 @@ subtest 'a connection waiting behind a slow request moves to an idle responder' 
 	isnt $pid, $shared, '... its connection stays with the other responder';
 };
 
+subtest 'SIGTERM: a queued connection that sends nothing does not hold the drain' => sub {
+	my $pool = start_pool(FCGI_CHILDREN => 1);
+	# The only responder is busy with half a request...
+	my $busy = fcgi_connect($pool);
+	my $params = fcgi_pairs(REQUEST_METHOD => 'GET', REQUEST_URI => '/health',
+		SCRIPT_NAME => '', PATH_INFO => '/health', REMOTE_ADDR => '127.0.0.1');
+	my $half = int(length($params) / 2);
+	syswrite $busy, fcgi_record(1, 1, pack('nCx5', 1, 0)) . fcgi_record(4, 1, substr $params, 0, $half);
+	sleep 0.3;
+	# ... while a connection that will never send anything queues behind it.
+	my $silent = fcgi_connect($pool);
+	my $t0 = time;
+	ok $pool->signal('TERM'), 'SIGTERM';
+	sleep 0.2;
+	syswrite $busy, fcgi_record(4, 1, substr $params, $half) . fcgi_record(4, 1, '') . fcgi_record(5, 1, '');
+	my ($out) = fcgi_read_response($busy, 10);
+	like $out // '', qr/\r\n\r\n\Q$HEALTH_BODY\E$/, 'the request in hand is answered';
+	is $pool->wait_exit(32), 0, 'the master exits with status 0';
+	cmp_ok time - $t0, '<', 8, sprintf('within the drain time, not the 30 s grace (%.1f s)', time - $t0);
+	ok closed_by_peer($silent, 2), 'the silent connection was closed';
+};
+
 subtest 'SIGTERM with kept connections: a request already sent is answered' => sub {
 	my $pool = start_pool(FCGI_CHILDREN => 1);
 	my @kept = map { fcgi_connect($pool) } 1 .. 3;
