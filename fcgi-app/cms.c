@@ -80,7 +80,7 @@ etag_matches(const char *h, const char *tag)
  * PUBLIC_CACHE entries, replaced round-robin.
  */
 #define PUBLIC_CACHE		64
-#define PUBLIC_CACHE_MAX_AGE	1	/* seconds */
+#define PUBLIC_CACHE_MAX_AGE_MS	1000
 #define PUBLIC_CACHE_BODY_MAX	(256 * 1024)
 #define REVALIDATE_MS		100
 #define ETAG_SIZE		(B64URL_ENCODED_SIZE(EVP_MAX_MD_SIZE) + 2)
@@ -88,7 +88,7 @@ etag_matches(const char *h, const char *tag)
 struct cached_answer {
 	char		*target;	/* REQUEST_URI (or NULL: free) */
 	long long	 version;
-	time_t		 at;
+	long long	 at_ms;		/* CLOCK_MONOTONIC */
 	char		*body;
 	size_t		 len;
 	char		 etag[ETAG_SIZE];
@@ -180,7 +180,8 @@ cache_answer(struct request *req, long long *version)
 	for (i = 0; i < PUBLIC_CACHE; i++) {
 		struct cached_answer *c = &public_cache[i];
 		if (c->target == NULL || c->version != *version ||
-		    time(NULL) - c->at >= PUBLIC_CACHE_MAX_AGE || strcmp(c->target, target) != 0)
+		    now_ms() - c->at_ms >= PUBLIC_CACHE_MAX_AGE_MS ||
+		    strcmp(c->target, target) != 0)
 			continue;
 		resp_text(req, 200, "application/json", c->body, c->len);
 		public_headers(req, c->etag);
@@ -213,16 +214,15 @@ cache_keep(struct request *req, long long version, const char *etag)
 	c->body[req->resp.body.len] = '\0';
 	c->len = req->resp.body.len;
 	c->version = version;
-	c->at = time(NULL);
+	c->at_ms = now_ms();
 	memcpy(c->etag, etag, ETAG_SIZE);
 }
 
 /* 200 with body; a public answer (not with drafts) gets its ETag and the
- * public Cache-Control, and 304 when If-None-Match names it. */
-static long long version_seen = -1;	/* of the current request's cache look-up */
-
+ * public Cache-Control, and 304 when If-None-Match names it. It is kept for
+ * reuse when version is the content version it was read at (else -1). */
 static void
-answer(struct request *req, json_t *body, bool is_public)
+answer(struct request *req, json_t *body, bool is_public, long long version)
 {
 	char	tag[ETAG_SIZE];
 
@@ -233,8 +233,7 @@ answer(struct request *req, json_t *body, bool is_public)
 		resp_error(req, FB_ERR_INTERNAL);
 		return;
 	}
-	cache_keep(req, version_seen, tag);
-	version_seen = -1;
+	cache_keep(req, version, tag);
 	public_headers(req, tag);
 }
 
@@ -336,6 +335,7 @@ cms_list_route(struct request *req)
 	const char	*order = request_query(req, "order");
 	json_t		*data;
 	char		*next;
+	long long	 version = -1;
 	enum fb_err	 e;
 
 	memset(&q, 0, sizeof(q));
@@ -365,8 +365,7 @@ cms_list_route(struct request *req)
 		    "order must be position, newest, or rank (with q)");
 		return;
 	}
-	version_seen = -1;
-	if (!q.with_drafts && cache_answer(req, &version_seen))
+	if (!q.with_drafts && cache_answer(req, &version))
 		return;
 	e = cms_list(&req->app->db, r, &q, &data, &next);
 	if (e == FB_ERR_INVALID) {
@@ -377,7 +376,8 @@ cms_list_route(struct request *req)
 		resp_error(req, e);
 		return;
 	}
-	answer(req, json_pack("{s:o,s:s?}", "data", data, "next_cursor", next), !q.with_drafts);
+	answer(req, json_pack("{s:o,s:s?}", "data", data, "next_cursor", next), !q.with_drafts,
+	    version);
 	free(next);
 }
 
@@ -390,7 +390,6 @@ cms_get_route(struct request *req)
 	bool		 with_drafts;
 	enum fb_err	 e;
 
-	version_seen = -1;	/* only the lists are kept */
 
 	if (r == NULL) {
 		resp_error(req, FB_ERR_INTERNAL);
@@ -403,7 +402,7 @@ cms_get_route(struct request *req)
 		resp_error(req, e);
 		return;
 	}
-	answer(req, item, !with_drafts);
+	answer(req, item, !with_drafts, -1);	/* only the lists are kept */
 }
 
 /* POST /api/{resource} (admins) */
@@ -552,7 +551,6 @@ cms_search_route(struct request *req)
 	int		 limit;
 	enum fb_err	 e;
 
-	version_seen = -1;	/* only the lists are kept */
 
 	if (!search_param(req, &q) || !request_page(req, &limit, &cursor))
 		return;
@@ -569,6 +567,6 @@ cms_search_route(struct request *req)
 		resp_error(req, e);
 		return;
 	}
-	answer(req, json_pack("{s:o,s:s?}", "data", data, "next_cursor", next), true);
+	answer(req, json_pack("{s:o,s:s?}", "data", data, "next_cursor", next), true, -1);
 	free(next);
 }

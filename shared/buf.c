@@ -66,6 +66,8 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	n = vsnprintf(room > 0 ? b->data + b->len : NULL, room, fmt, ap);
 	va_end(ap);
 	if (n < 0) {
+		if (room > 0)
+			b->data[b->len] = '\0';	/* undo a partial line */
 		b->failed = true;
 		return;
 	}
@@ -79,6 +81,7 @@ buf_printf(struct buf *b, const char *fmt, ...)
 		n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
 		va_end(ap);
 		if (n < 0) {
+			b->data[b->len] = '\0';
 			b->failed = true;
 			return;
 		}

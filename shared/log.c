@@ -142,7 +142,8 @@ log_add_num(struct buf *b, const char *key, double value)
 		buf_printf(b, "%.3f", value);
 		return;
 	}
-	/* Three decimals, as %.3f would print them, without printf. */
+	/* Three decimals without printf, rounded half away from zero (%.3f
+	 * may differ in the last digit on ties). */
 	milli = llround(value * 1000);
 	if (milli < 0) {
 		buf_puts(b, "-");
