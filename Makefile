@@ -28,6 +28,7 @@ SHARED_SRC = \
 	shared/audit.c \
 	shared/b64.c \
 	shared/buf.c \
+	shared/clock.c \
 	shared/cms.c \
 	shared/config.c \
 	shared/crypto.c \

@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 
 #include "b64.h"
+#include "clock.h"
 #include "cms.h"
 #include "generation.h"
 #include "problem.h"
@@ -105,20 +106,11 @@ static struct {
 	long long	version;
 } checked;
 
-static long long
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static enum fb_err
 current_version(struct request *req, long long *version)
 {
 	uint64_t	gen = generation_get(GEN_CMS);	/* before the query */
-	long long	now = now_ms();
+	long long	now = monotonic_ms();
 	enum fb_err	e;
 
 	if (checked.known && checked.generation == gen && now - checked.at_ms < REVALIDATE_MS) {
@@ -180,7 +172,7 @@ cache_answer(struct request *req, long long *version)
 	for (i = 0; i < PUBLIC_CACHE; i++) {
 		struct cached_answer *c = &public_cache[i];
 		if (c->target == NULL || c->version != *version ||
-		    now_ms() - c->at_ms >= PUBLIC_CACHE_MAX_AGE_MS ||
+		    monotonic_ms() - c->at_ms >= PUBLIC_CACHE_MAX_AGE_MS ||
 		    strcmp(c->target, target) != 0)
 			continue;
 		resp_text(req, 200, "application/json", c->body, c->len);
@@ -214,7 +206,7 @@ cache_keep(struct request *req, long long version, const char *etag)
 	c->body[req->resp.body.len] = '\0';
 	c->len = req->resp.body.len;
 	c->version = version;
-	c->at_ms = now_ms();
+	c->at_ms = monotonic_ms();
 	memcpy(c->etag, etag, ETAG_SIZE);
 }
 

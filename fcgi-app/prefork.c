@@ -18,6 +18,7 @@
 
 #include <fcgiapp.h>
 
+#include "clock.h"
 #include "dispatch.h"
 #include "generation.h"
 #include "log.h"
@@ -61,15 +62,6 @@ struct pool {
 	bool		 stopping;
 	pid_t		 master_pid;
 };
-
-static long long
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- the responder ---------------------------------------------------- */
 
@@ -232,10 +224,11 @@ conn_watch(struct responder *r, struct conn *c)
 }
 
 /*
- * Closes a kept connection the web server may be about to reuse, without a
- * race: after shutdown(SHUT_RD) its writes fail at once (EPIPE, and nginx
- * tries a request that failed on a cached connection again elsewhere), while
- * a request it wrote before is still read and answered.
+ * Closes a kept connection the web server may be about to reuse: after
+ * shutdown(SHUT_RD) its writes on a unix socket fail at once, unprocessed
+ * (nginx sends an idempotent request again on another connection, and
+ * answers a POST with 502), while a request it wrote before is still read
+ * and answered.
  */
 static void
 conn_retire(struct responder *r, struct conn *c)
@@ -267,7 +260,7 @@ conn_new(struct responder *r, int fd)
 		;
 	c->used = true;
 	c->polled = c->last = false;
-	c->last_ms = now_ms();	/* not the slot's previous connection's */
+	c->last_ms = monotonic_ms();	/* not the slot's previous connection's */
 	c->fr.ipcFd = fd;
 	r->nconns++;
 	return c;
@@ -282,7 +275,7 @@ static void
 conn_serve(struct responder *r, struct conn *c)
 {
 	bool		keep, done;
-	long long	start = now_ms();
+	long long	start = monotonic_ms();
 
 	/* keepConnection stops the FCGX_Finish_r inside FCGX_Accept_r (and ours
 	 * below) from closing the connection: we close it ourselves. */
@@ -297,7 +290,7 @@ conn_serve(struct responder *r, struct conn *c)
 	serve_one(r->app, &c->fr);
 	done = finish_input(c->fr.in);
 	FCGX_Finish_r(&c->fr);
-	c->last_ms = now_ms();
+	c->last_ms = monotonic_ms();
 	r->last_took_ms = c->last_ms - start;
 	if (!keep || !done || c->fr.ipcFd < 0) {
 		conn_close(r, c, !done);
@@ -312,10 +305,9 @@ conn_serve(struct responder *r, struct conn *c)
  * login's argon2id) on one responder while others idle, and keep doing so.
  * A responder whose last request took HANDOFF_AFTER_MS or more, and finds a
  * request waiting on another of its connections while some responder is
- * idle, sends
- * that connection (SCM_RIGHTS, before reading anything from it) over a
- * datagram socket pair the whole pool shares; an idle responder takes it
- * like a new connection and keeps it. Nothing is lost if no one is idle
+ * idle, sends that connection (SCM_RIGHTS, before reading anything from it)
+ * over a datagram socket pair the whole pool shares; an idle responder takes
+ * it like a new connection and keeps it. Nothing is lost if no one is idle
  * after all: the sender, too, takes connections from the pair.
  */
 static bool
@@ -343,7 +335,7 @@ handoff_send(struct responder *r, struct conn *c)
 	 * watch the pair again only when idle HANDOFF_GRACE_MS later. */
 	if (r->handoff_polled && epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->handoff->recv_fd, NULL) == 0)
 		r->handoff_polled = false;
-	r->handoff_sent_ms = now_ms();
+	r->handoff_sent_ms = monotonic_ms();
 	/* The receiver holds the file open: leave the epoll set explicitly. */
 	epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fr.ipcFd, NULL);
 	conn_close(r, c, false);
@@ -472,7 +464,7 @@ serve_ready(struct responder *r, const sigset_t *waitmask)
 		if (r->handoff != NULL && !r->handoff_polled) {
 			/* Just handed one over: give the idle responder a moment
 			 * to take it, then take handed-over connections again. */
-			long long grace = r->handoff_sent_ms + HANDOFF_GRACE_MS - now_ms();
+			long long grace = r->handoff_sent_ms + HANDOFF_GRACE_MS - monotonic_ms();
 
 			if (grace > 0)
 				n = epoll_pwait(r->epfd, evs, EVENTS_PER_WAIT, (int)grace, waitmask);
@@ -482,8 +474,8 @@ serve_ready(struct responder *r, const sigset_t *waitmask)
 				r->handoff_polled = true;
 		}
 		if (n == 0)
-			n = epoll_pwait(r->epfd, evs, EVENTS_PER_WAIT, r->trim_pending ? IDLE_TRIM_MS : -1,
-			    waitmask);
+			n = epoll_pwait(r->epfd, evs, EVENTS_PER_WAIT,
+			    r->trim_pending ? IDLE_TRIM_MS : -1, waitmask);
 		if (n == 0) {
 			malloc_trim(0);
 			r->trim_pending = false;
@@ -524,12 +516,12 @@ serve_ready(struct responder *r, const sigset_t *waitmask)
 static void
 drain_queue(struct responder *r)
 {
-	long long	 deadline = now_ms() + DRAIN_MS;
+	long long	 deadline = monotonic_ms() + DRAIN_MS;
 	struct conn	*c;
 	int		 fd;
 
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - monotonic_ms();
 
 		if (left <= 0)
 			break;
@@ -549,7 +541,7 @@ drain_queue(struct responder *r)
 		conn_serve(r, c);
 	}
 	/* Connections handed over and not yet taken. */
-	while (r->handoff != NULL && now_ms() < deadline && handoff_receive(r, true))
+	while (r->handoff != NULL && monotonic_ms() < deadline && handoff_receive(r, true))
 		;
 }
 
@@ -648,7 +640,7 @@ fail:
 
 /* ---- the master ------------------------------------------------------- */
 
-/* The socket pair and idle count responders hand connections over with
+/* The socket pair and idle flags responders hand connections over with
  * (handoff_send). Without them (no memory), responders keep what they have. */
 static void
 handoff_init(struct handoff *h, size_t nslots)
@@ -685,7 +677,7 @@ spawn(struct pool *p, struct child *k)
 	pid = fork();
 	if (pid < 0) {
 		log_msg(FBLOG_ERROR, "prefork: fork: %s", strerror(errno));
-		p->respawn_at_ms = now_ms() + 1000;
+		p->respawn_at_ms = monotonic_ms() + 1000;
 		return;
 	}
 	if (pid == 0) {
@@ -701,7 +693,7 @@ spawn(struct pool *p, struct child *k)
 		_exit(status);
 	}
 	k->pid = pid;
-	k->started_ms = now_ms();
+	k->started_ms = monotonic_ms();
 	k->retiring = false;
 	k->stale = false;
 }
@@ -734,7 +726,7 @@ fill(struct pool *p)
 {
 	struct child	*k;
 
-	while (!p->stopping && now_ms() >= p->respawn_at_ms &&
+	while (!p->stopping && monotonic_ms() >= p->respawn_at_ms &&
 	    count_live(p, false) < (size_t)p->app->cfg.fcgi_children &&
 	    (k = free_slot(p)) != NULL)
 		spawn(p, k);
@@ -789,7 +781,7 @@ reap(struct pool *p)
 				break;
 		if (i == p->nkids)
 			continue;
-		lived = now_ms() - p->kids[i].started_ms;
+		lived = monotonic_ms() - p->kids[i].started_ms;
 		if (!p->stopping && !p->kids[i].retiring) {
 			log_event(FBLOG_ERROR, json_pack("{s:s,s:i,s:i,s:i,s:I}",
 			    "msg", "responder died", "child", (int)pid,
@@ -801,7 +793,7 @@ reap(struct pool *p)
 				delay = 100LL << (p->quick_deaths < 7 ? p->quick_deaths : 7);
 				if (delay > RESPAWN_MAX_DELAY_MS)
 					delay = RESPAWN_MAX_DELAY_MS;
-				p->respawn_at_ms = now_ms() + delay;
+				p->respawn_at_ms = monotonic_ms() + delay;
 				log_msg(FBLOG_WARN, "prefork: responders die at start; "
 				    "next in %lld ms", delay);
 			} else
@@ -873,7 +865,7 @@ static void
 drain(struct pool *p)
 {
 	size_t		 i;
-	long long	 deadline = now_ms() + GRACE_SECONDS * 1000LL;
+	long long	 deadline = monotonic_ms() + GRACE_SECONDS * 1000LL;
 	sigset_t	 set;
 	struct timespec	 tick = { 0, 100 * 1000000 };
 
@@ -889,12 +881,12 @@ drain(struct pool *p)
 		reap(p);
 		if (count_live(p, true) == 0)
 			break;
-		if (now_ms() > deadline) {
+		if (monotonic_ms() > deadline) {
 			log_msg(FBLOG_WARN, "prefork: grace period over; killing responders");
 			for (i = 0; i < p->nkids; i++)
 				if (p->kids[i].pid > 0)
 					kill(p->kids[i].pid, SIGKILL);
-			deadline = now_ms() + 5000;
+			deadline = monotonic_ms() + 5000;
 		}
 		sigtimedwait(&set, NULL, &tick);
 	}

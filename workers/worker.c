@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "worker.h"
 
@@ -70,15 +71,6 @@ struct worker {
 	char		 name[64];	/* locked_by: host:pid */
 	pid_t		 master_pid;
 };
-
-static long long
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- a child ------------------------------------------------------------ */
 
@@ -164,7 +156,7 @@ run_job(struct worker *w, const struct job *j, int fd)
 	struct job_ctx	 ctx;
 	json_error_t	 jerr;
 	enum job_result	 r;
-	long long	 t0 = now_ms();
+	long long	 t0 = monotonic_ms();
 	const char	*outcome;
 	bool		 applied = false, dead = false;
 	enum fb_err	 e;
@@ -206,7 +198,7 @@ run_job(struct worker *w, const struct job *j, int fd)
 	count(j->kind, outcome);
 	log_event(r == JOB_DONE ? FBLOG_INFO : FBLOG_WARN, json_pack(
 	    "{s:s,s:s,s:s,s:i,s:f,s:s,s:s?}", "type", "job", "id", j->id, "kind", j->kind,
-	    "attempt", j->attempt, "duration_ms", (double)(now_ms() - t0), "outcome", outcome,
+	    "attempt", j->attempt, "duration_ms", (double)(monotonic_ms() - t0), "outcome", outcome,
 	    "error", r == JOB_DONE ? NULL : err));
 }
 
@@ -236,7 +228,7 @@ child_main(struct worker *w, int fd)
 	sigset_t	 block, waitmask, pending;
 	struct job	*jobs = NULL;
 	size_t		 n = 0, i;
-	long long	 last_flush = now_ms();
+	long long	 last_flush = monotonic_ms();
 	bool		 listening = false;
 	enum fb_err	 e;
 
@@ -275,9 +267,9 @@ child_main(struct worker *w, int fd)
 		if (n == 0) {
 			if (w->once)
 				break;
-			if (now_ms() - last_flush >= COUNTERS_EVERY_MS) {
+			if (monotonic_ms() - last_flush >= COUNTERS_EVERY_MS) {
 				flush_counters(&w->db);
-				last_flush = now_ms();
+				last_flush = monotonic_ms();
 			}
 			wait_for_work(w, &waitmask);
 			continue;
@@ -299,9 +291,9 @@ child_main(struct worker *w, int fd)
 		}
 		jobs_free(jobs, n);
 		jobs = NULL;
-		if (now_ms() - last_flush >= COUNTERS_EVERY_MS) {
+		if (monotonic_ms() - last_flush >= COUNTERS_EVERY_MS) {
 			flush_counters(&w->db);
-			last_flush = now_ms();
+			last_flush = monotonic_ms();
 		}
 	}
 	flush_counters(&w->db);
@@ -319,7 +311,7 @@ spawn(struct worker *w, struct wchild *k)
 
 	if (pipe2(p, O_CLOEXEC) != 0) {
 		log_msg(FBLOG_ERROR, "worker: pipe: %s", strerror(errno));
-		w->respawn_at_ms = now_ms() + 1000;
+		w->respawn_at_ms = monotonic_ms() + 1000;
 		return;
 	}
 	pid = fork();
@@ -327,7 +319,7 @@ spawn(struct worker *w, struct wchild *k)
 		log_msg(FBLOG_ERROR, "worker: fork: %s", strerror(errno));
 		close(p[0]);
 		close(p[1]);
-		w->respawn_at_ms = now_ms() + 1000;
+		w->respawn_at_ms = monotonic_ms() + 1000;
 		return;
 	}
 	if (pid == 0) {
@@ -350,7 +342,7 @@ spawn(struct worker *w, struct wchild *k)
 	memset(k, 0, sizeof(*k));
 	k->pid = pid;
 	k->fd = p[0];
-	k->started_ms = now_ms();
+	k->started_ms = monotonic_ms();
 }
 
 static struct held *
@@ -388,7 +380,7 @@ read_messages(struct wchild *k)
 			} else if (m[i].type == 'S' && h != NULL) {
 				h->started = true;
 				h->timeout_seconds = m[i].timeout_seconds;
-				h->deadline_ms = now_ms() + 1000LL * m[i].timeout_seconds;
+				h->deadline_ms = monotonic_ms() + 1000LL * m[i].timeout_seconds;
 			} else if (m[i].type == 'F' && h != NULL) {
 				*h = k->held[--k->nheld];
 			}
@@ -414,7 +406,7 @@ settle(struct worker *w, struct wchild *k, int status)
 			jobs_release(&w->db, h->id, h->attempt, false);
 			continue;
 		}
-		if (k->timed_out && now_ms() >= h->deadline_ms)
+		if (k->timed_out && monotonic_ms() >= h->deadline_ms)
 			snprintf(why, sizeof(why), "timed out after %d s", h->timeout_seconds);
 		else if (w->stopping) {
 			/* Shutdown cut it short: due again, the attempt counted. */
@@ -456,9 +448,9 @@ reap(struct worker *w)
 			    "worker process died", "child", (int)pid, "exit",
 			    WIFEXITED(status) ? WEXITSTATUS(status) : -1, "signal",
 			    WIFSIGNALED(status) ? WTERMSIG(status) : 0));
-			if (now_ms() - w->kids[i].started_ms < QUICK_DEATH_MS) {
+			if (monotonic_ms() - w->kids[i].started_ms < QUICK_DEATH_MS) {
 				w->quick_deaths++;
-				w->respawn_at_ms = now_ms() +
+				w->respawn_at_ms = monotonic_ms() +
 				    (100LL << (w->quick_deaths < 7 ? w->quick_deaths : 7));
 			} else
 				w->quick_deaths = 0;
@@ -510,7 +502,7 @@ enforce_timeouts(struct worker *w)
 	for (i = 0; i < w->processes; i++)
 		for (j = 0; j < w->kids[i].nheld; j++)
 			if (w->kids[i].pid > 0 && w->kids[i].held[j].started &&
-			    now_ms() >= w->kids[i].held[j].deadline_ms && !w->kids[i].timed_out) {
+			    monotonic_ms() >= w->kids[i].held[j].deadline_ms && !w->kids[i].timed_out) {
 				log_event(FBLOG_WARN, json_pack("{s:s,s:s,s:s,s:i}", "msg",
 				    "job timed out; stopping its process", "id",
 				    w->kids[i].held[j].id, "kind", w->kids[i].held[j].kind,
@@ -525,18 +517,18 @@ housekeeping(struct worker *w, long long *next_rescue, long long *next_prune)
 {
 	long	 n;
 
-	if (now_ms() >= *next_rescue) {
+	if (monotonic_ms() >= *next_rescue) {
 		if (jobs_rescue(&w->db, &n) == FB_OK && n > 0)
 			log_event(FBLOG_WARN, json_pack("{s:s,s:i}", "msg",
 			    "rescued jobs of a lost worker", "jobs", (int)n));
-		*next_rescue = now_ms() + RESCUE_EVERY_MS;
+		*next_rescue = monotonic_ms() + RESCUE_EVERY_MS;
 	}
-	if (now_ms() >= *next_prune) {
+	if (monotonic_ms() >= *next_prune) {
 		if (jobs_prune(&w->db, PRUNE_SUCCEEDED_HOURS, PRUNE_DEAD_DAYS, &n) == FB_OK &&
 		    n > 0)
 			log_event(FBLOG_INFO, json_pack("{s:s,s:i}", "msg",
 			    "pruned finished jobs", "jobs", (int)n));
-		*next_prune = now_ms() + PRUNE_EVERY_MS;
+		*next_prune = monotonic_ms() + PRUNE_EVERY_MS;
 	}
 }
 
@@ -547,8 +539,8 @@ master(struct worker *w)
 	struct signalfd_siginfo si;
 	sigset_t	 set;
 	int		 sfd, i, np;
-	long long	 next_beat = now_ms() + HEARTBEAT_EVERY_MS;
-	long long	 next_rescue = 0, next_prune = now_ms() + 60000;
+	long long	 next_beat = monotonic_ms() + HEARTBEAT_EVERY_MS;
+	long long	 next_rescue = 0, next_prune = monotonic_ms() + 60000;
 	ssize_t		 n;
 
 	sigemptyset(&set);
@@ -572,7 +564,7 @@ master(struct worker *w)
 	    "processes", w->processes, "once", w->once));
 
 	for (;;) {
-		if (!w->stopping && now_ms() >= w->respawn_at_ms)
+		if (!w->stopping && monotonic_ms() >= w->respawn_at_ms)
 			for (i = 0; i < w->processes; i++)
 				if (w->kids[i].pid == 0 && !w->kids[i].finished)
 					spawn(w, &w->kids[i]);
@@ -595,7 +587,7 @@ master(struct worker *w)
 				log_msg(FBLOG_INFO, "worker stopping: running jobs may finish "
 				    "within %d s", w->cfg.worker_grace_seconds);
 				w->stopping = true;
-				w->stop_deadline_ms = now_ms() + 1000LL * w->cfg.worker_grace_seconds;
+				w->stop_deadline_ms = monotonic_ms() + 1000LL * w->cfg.worker_grace_seconds;
 				for (i = 0; i < w->processes; i++)
 					if (w->kids[i].pid > 0)
 						kill(w->kids[i].pid, SIGTERM);
@@ -603,15 +595,15 @@ master(struct worker *w)
 		}
 		reap(w);
 		enforce_timeouts(w);
-		if (w->stopping && now_ms() >= w->stop_deadline_ms) {
+		if (w->stopping && monotonic_ms() >= w->stop_deadline_ms) {
 			for (i = 0; i < w->processes; i++)
 				if (w->kids[i].pid > 0)
 					kill(w->kids[i].pid, SIGKILL);
-			w->stop_deadline_ms = now_ms() + 5000;
+			w->stop_deadline_ms = monotonic_ms() + 5000;
 		}
-		if (now_ms() >= next_beat) {
+		if (monotonic_ms() >= next_beat) {
 			heartbeat(w);
-			next_beat = now_ms() + HEARTBEAT_EVERY_MS;
+			next_beat = monotonic_ms() + HEARTBEAT_EVERY_MS;
 		}
 		if (!w->stopping)
 			housekeeping(w, &next_rescue, &next_prune);
